@@ -1,0 +1,1 @@
+"""Global image descriptors for retrieval."""

@@ -1,0 +1,1 @@
+"""Local features: extractors, matchers, scorers and the registry of method presets."""

@@ -1,0 +1,85 @@
+"""The small interfaces every local-feature component implements.
+
+* An **extractor** maps an RGB uint8 image [H, W, 3] to :class:`Features`; keypoints are in the
+  pixel coordinates of the image it was given (it may resize internally and must scale back).
+* A **matcher** maps two :class:`Features` to index pairs [M, 2] (int64, row i0 in features 0,
+  i1 in features 1). ``match_many`` matches one query against many candidates and may batch.
+* A **scorer** turns matched keypoint coordinates into a :class:`Score` (higher is better).
+
+Components are built from a conf dict (``{"type": ..., **params}``) by the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Features:
+    keypoints: np.ndarray  # [n, 2] float32, (x, y) pixels of the original image
+    descriptors: np.ndarray  # [n, d] float32 (stored as float16 in the cache)
+    scores: np.ndarray  # [n] float32 detection scores (ones when the detector has none)
+    size: tuple[int, int]  # (width, height) of the original image
+
+    def __post_init__(self) -> None:
+        self.keypoints = np.asarray(self.keypoints, dtype=np.float32).reshape(-1, 2)
+        n = len(self.keypoints)
+        self.descriptors = np.asarray(self.descriptors, dtype=np.float32).reshape(n, -1)
+        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(n)
+        self.size = (int(self.size[0]), int(self.size[1]))
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+@dataclass
+class Score:
+    score: float  # ranking score, higher is better
+    inliers: int  # geometric inliers (or matches for scorers without geometry)
+    num_matches: int
+    model: np.ndarray | None = None  # fitted 3x3 model when the scorer fits one
+    inlier_mask: np.ndarray | None = field(default=None, repr=False)
+
+
+class Extractor:
+    """Base class: subclasses set ``default_conf`` and implement ``extract``."""
+
+    default_conf: dict = {}
+
+    def __init__(self, conf: dict | None = None) -> None:
+        self.conf = {**self.default_conf, **(conf or {})}
+
+    def extract(self, image: np.ndarray) -> Features:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __call__(self, image: np.ndarray) -> Features:
+        return self.extract(image)
+
+
+class Matcher:
+    default_conf: dict = {}
+
+    def __init__(self, conf: dict | None = None) -> None:
+        self.conf = {**self.default_conf, **(conf or {})}
+
+    def match(self, f0: Features, f1: Features) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def match_many(self, query: Features, candidates: list[Features]) -> list[np.ndarray]:
+        """Match one query against many candidates; subclasses may batch this."""
+        return [self.match(query, c) for c in candidates]
+
+
+class Scorer:
+    default_conf: dict = {}
+
+    def __init__(self, conf: dict | None = None) -> None:
+        self.conf = {**self.default_conf, **(conf or {})}
+
+    def score(
+        self, kpts0: np.ndarray, kpts1: np.ndarray, f0: Features, f1: Features
+    ) -> Score:  # pragma: no cover - interface
+        """``kpts0``/``kpts1``: matched coordinates [M, 2] (query, candidate)."""
+        raise NotImplementedError
