@@ -1,0 +1,17 @@
+"""Datasets: readers, positives and the registry of known datasets."""
+
+from .base import Dataset, ImageSet
+from .names import ImageInfo, format_name, parse_name
+from .positives import positives_within
+from .registry import PUBLIC, load_dataset
+
+__all__ = [
+    "Dataset",
+    "ImageInfo",
+    "ImageSet",
+    "PUBLIC",
+    "format_name",
+    "load_dataset",
+    "parse_name",
+    "positives_within",
+]

@@ -26,7 +26,8 @@ class Features:
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float32).reshape(-1, 2)
         n = len(self.keypoints)
-        self.descriptors = np.asarray(self.descriptors, dtype=np.float32).reshape(n, -1)
+        desc = np.asarray(self.descriptors, dtype=np.float32)
+        self.descriptors = desc if desc.ndim == 2 and len(desc) == n else desc.reshape(n, -1)
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(n)
         self.size = (int(self.size[0]), int(self.size[1]))
 

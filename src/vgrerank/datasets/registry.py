@@ -1,0 +1,93 @@
+"""Known datasets and ``load_dataset``: a dataset is a config entry.
+
+Config entry keys (validated by ``config/schema.yaml``)::
+
+    format: vg | manifest | frames
+    root: folder                      # vg, frames; manifest: defaults to the manifest's folder
+    splits: [night] | {night: images/test/queries}     # vg: split -> query folder
+    manifest: path/to/manifest.csv    # manifest
+    threshold_m: 25                   # positives: database images within this distance
+    heading_deg: null                 # optional heading-aware positives
+    synth: {...}                      # only for generated datasets (SynthCity), see vgrerank.synth
+
+``PUBLIC`` documents the public VG test sets in the layout produced by the public VG dataset
+tools (gmberton/VPR-datasets-downloader): copy an entry into your config and set ``root`` to where
+you put the data. Nothing is downloaded by vg-rerank.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from .base import Dataset
+from .readers import read_frames_dataset, read_manifest, read_vg_dataset
+
+PUBLIC: dict[str, dict] = {
+    "tokyo247": {
+        "format": "vg",
+        "root": "data/tokyo247",
+        "splits": {"all": "images/test/queries"},
+        "obtain": "Tokyo 24/7 (Torii et al. 2015), request from the authors "
+        "(http://www.ok.ctrl.titech.ac.jp/~torii/project/247/); format with "
+        "VPR-datasets-downloader (format_tokyo247.py)",
+    },
+    "tokyo_night": {
+        "format": "vg",
+        "root": "data/tokyo247",
+        "splits": {"night": "images/test/queries_night"},
+        "obtain": "the night subset of Tokyo 24/7 queries (timestamp 18:00-05:00); put those "
+        "query images in images/test/queries_night",
+    },
+    "svox_night": {
+        "format": "vg",
+        "root": "data/svox",
+        "splits": ["night"],
+        "obtain": "SVOX (Berton et al. 2021, Oxford RobotCar based), "
+        "VPR-datasets-downloader format_svox.py; queries_night, queries_sun, queries_rain, "
+        "queries_snow, queries_overcast",
+    },
+    "sf_xl_test": {
+        "format": "vg",
+        "root": "data/sf_xl/processed",
+        "splits": {"v1": "images/test/queries_v1", "v2": "images/test/queries_v2",
+                   "night": "images/test/queries_night"},
+        "obtain": "SF-XL test set (Berton et al. 2022, CosPlace), request via "
+        "https://github.com/gmberton/CosPlace",
+    },
+    "pitts30k": {
+        "format": "vg",
+        "root": "data/pitts30k",
+        "splits": {"queries": "images/test/queries"},
+        "obtain": "Pittsburgh 250k (Torii et al. 2013), request from the authors; format with "
+        "VPR-datasets-downloader format_pitts30k.py",
+    },
+}
+
+_COMMON = ("threshold_m", "heading_deg")
+
+
+def load_dataset(name: str, conf: dict, base_dir: str | Path = ".") -> Dataset:
+    """Build the dataset ``name`` from its config entry (paths relative to ``base_dir``)."""
+    fmt = conf.get("format", "vg")
+    base_dir = Path(base_dir)
+    kw = {k: conf[k] for k in _COMMON if conf.get(k) is not None}
+
+    def rel(p: str | Path) -> Path:
+        p = Path(p)
+        return p if p.is_absolute() else base_dir / p
+
+    if fmt == "vg":
+        if "root" not in conf:
+            raise ConfigError(f"datasets.{name}.root: required for format 'vg'")
+        opts = {k: conf[k] for k in ("database", "query_folder") if k in conf}
+        return read_vg_dataset(name, rel(conf["root"]), conf.get("splits"), **opts, **kw)
+    if fmt == "manifest":
+        if "manifest" not in conf:
+            raise ConfigError(f"datasets.{name}.manifest: required for format 'manifest'")
+        root = rel(conf["root"]) if conf.get("root") else None
+        return read_manifest(name, rel(conf["manifest"]), root, **kw)
+    if fmt == "frames":
+        opts = {k: conf[k] for k in ("database", "queries", "ground_truth", "split") if k in conf}
+        return read_frames_dataset(name, rel(conf["root"]), **opts, **kw)
+    raise ConfigError(f"datasets.{name}.format: {fmt!r} is not one of vg, manifest, frames")

@@ -1,0 +1,67 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from vgrerank.errors import DataError
+from vgrerank.io import atomic_path
+from vgrerank.io.local_h5 import FeatureStore, write_features
+from vgrerank.local.base import Features
+
+
+def test_atomic_exception_keeps_old_file(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_killed_writer_leaves_no_complete_file(tmp_path):
+    target = tmp_path / "feats.h5"
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        import numpy as np
+        from vgrerank.io.local_h5 import write_features
+        from vgrerank.local.base import Features
+        def gen():
+            for i in range(100000):
+                if i == 5:
+                    print("started", flush=True)
+                f = Features(np.zeros((10, 2)), np.zeros((10, 8)), np.ones(10), (64, 48))
+                yield f"img{{i}}.jpg", f, 0.0
+                time.sleep(0.01)
+        write_features({str(target)!r}, gen(), {{"tag": "x"}})
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not target.exists()
+    with pytest.raises(DataError, match="not found"):
+        FeatureStore(target)
+
+
+def test_feature_roundtrip(tmp_path):
+    rng = np.random.default_rng(0)
+    feats = {
+        "images/test/database/a.jpg": Features(rng.random((7, 2)) * 100, rng.random((7, 128)), rng.random(7), (640, 480)),
+        "b.jpg": Features(np.zeros((0, 2)), np.zeros((0, 128)), np.zeros(0), (10, 20)),
+    }
+    path = tmp_path / "f.h5"
+    write_features(path, ((n, f, 0.5) for n, f in feats.items()), {"tag": "sift-n7"})
+    with FeatureStore(path) as store:
+        assert sorted(store.names()) == sorted(feats)
+        a = store["images/test/database/a.jpg"]
+        np.testing.assert_allclose(a.keypoints, feats["images/test/database/a.jpg"].keypoints, rtol=1e-6)
+        np.testing.assert_allclose(a.descriptors, feats["images/test/database/a.jpg"].descriptors, atol=1e-3)
+        assert a.size == (640, 480) and store.time("b.jpg") == 0.5 and len(store["b.jpg"]) == 0
+        with pytest.raises(DataError, match="missing.jpg"):
+            store["missing.jpg"]
