@@ -1,0 +1,28 @@
+# vg-rerank: visual geo-localization benchmark with local-feature re-ranking.
+# Run: snakemake --cores all [--use-conda] [--configfile my.yaml]
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/synth.smk"
+include: "rules/global.smk"
+include: "rules/retrieve.smk"
+include: "rules/local.smk"
+include: "rules/rerank.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        TABLES,
+        PLOTS,
+    default_target: True

@@ -1,0 +1,120 @@
+# Config validation, preset resolution and target lists shared by every stage.
+import os
+import sys
+from pathlib import Path
+
+# the library lives in src/: importable here and in every script job (also in conda envs)
+_SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, _SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
+)
+
+from vgrerank.config import validate_config
+from vgrerank.globaldesc.registry import get_global_preset
+from vgrerank.local.registry import parse_method
+
+
+validate_config(config, source="config")
+
+K = config["retrieval"]["k"]
+PRESETS = config.get("presets", {})
+DATASETS = config["datasets"]
+ENV = "../envs/vgrerank.yaml"
+
+for _name, _ds in DATASETS.items():
+    if "synth" in _ds:
+        _ds.setdefault("root", f"resources/{_name}")
+
+
+def ds_splits(ds):
+    entry = DATASETS[ds]
+    splits = entry.get("splits")
+    if splits is None:
+        return [entry.get("split", "queries")]
+    return list(splits)
+
+
+def ds_globals(ds):
+    return DATASETS[ds].get("global", config["global"])
+
+
+def ds_methods(ds):
+    return DATASETS[ds].get("methods", config["methods"])
+
+
+GLOBAL = {}
+for _ds in DATASETS:
+    for _g in ds_globals(_ds):
+        _conf = get_global_preset(_g, PRESETS.get("global"))
+        GLOBAL[_conf["tag"]] = _conf
+METHOD = {}
+EXTRACTOR = {}
+for _ds in DATASETS:
+    for _m in ds_methods(_ds):
+        _parsed = parse_method(_m, PRESETS)
+        METHOD[_parsed["tag"]] = _parsed
+        EXTRACTOR[_parsed["extractor"]["tag"]] = _parsed["extractor"]
+
+
+def gtags(ds):
+    return [get_global_preset(g, PRESETS.get("global"))["tag"] for g in ds_globals(ds)]
+
+
+def mtags(ds):
+    return [parse_method(m, PRESETS)["tag"] for m in ds_methods(ds)]
+
+
+def dataset_ready(wildcards):
+    """Generated datasets must be rendered first; others are read in place."""
+    if "synth" in DATASETS[wildcards.dataset]:
+        return f"resources/{wildcards.dataset}/meta.json"
+    return []
+
+
+def retrieval_files(ds):
+    return [
+        f"results/{ds}/{split}/retrieval/{g}-K{K}.h5"
+        for split in ds_splits(ds)
+        for g in gtags(ds)
+    ]
+
+
+RUNS = [
+    dict(dataset=ds, split=split, gdesc=g, method=m, extractor=METHOD[m]["extractor"]["tag"])
+    for ds in DATASETS
+    for split in ds_splits(ds)
+    for g in gtags(ds)
+    for m in mtags(ds)
+]
+RECALL_FILES = [
+    f"results/{ds}/{split}/recall/{g}-K{K}/retrieval.csv"
+    for ds in DATASETS
+    for split in ds_splits(ds)
+    for g in gtags(ds)
+] + [
+    f"results/{r['dataset']}/{r['split']}/recall/{r['gdesc']}-K{K}/{r['method']}.csv"
+    for r in RUNS
+]
+SWEEP_FILES = [
+    f"results/{r['dataset']}/{r['split']}/recall/{r['gdesc']}-K{K}/{r['method']}.sweep.csv"
+    for r in RUNS
+]
+RERANK_FILES = [
+    f"results/{r['dataset']}/{r['split']}/rerank/{r['gdesc']}-K{K}/{r['method']}.parquet"
+    for r in RUNS
+]
+TABLES = expand(
+    "results/tables/{name}",
+    name=["recall.csv", "recall.md", "latency.csv", "latency.md", "recall_vs_k.csv"],
+)
+PLOTS = ["results/plots/recall_vs_time.png", "results/plots/recall_vs_k.png"]
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_.-]+",
+    split=r"[A-Za-z0-9_.-]+",
+    gtag=r"[^/+]+",
+    etag=r"[^/+]+",
+    method=r"[^/+]+\+[^/+]+\+[^/+]+",
+    k=r"\d+",

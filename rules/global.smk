@@ -1,0 +1,49 @@
+# Global descriptors: the database once per descriptor (fits VLAD's vocabulary), then each split.
+
+
+rule global_database:
+    input:
+        ready=dataset_ready,
+    output:
+        "results/{dataset}/global/{gtag}/database.h5",
+    params:
+        conf=lambda wc: GLOBAL[wc.gtag],
+        dataset=lambda wc: DATASETS[wc.dataset],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/global/{dataset}/{gtag}/database.log",
+    benchmark:
+        "benchmarks/global/{dataset}/{gtag}/database.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/global_database.py"
+
+
+rule global_queries:
+    input:
+        ready=dataset_ready,
+        database="results/{dataset}/global/{gtag}/database.h5",
+    output:
+        "results/{dataset}/global/{gtag}/queries_{split}.h5",
+    params:
+        conf=lambda wc: GLOBAL[wc.gtag],
+        dataset=lambda wc: DATASETS[wc.dataset],
+        device=config["device"],
+    log:
+        "logs/global/{dataset}/{gtag}/queries_{split}.log",
+    benchmark:
+        "benchmarks/global/{dataset}/{gtag}/queries_{split}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/global_queries.py"

@@ -1,0 +1,21 @@
+# SynthCity: render the embedded default dataset (database + query splits) from its config.
+
+
+rule synth:
+    output:
+        "resources/{dataset}/meta.json",
+    params:
+        conf=lambda wc: DATASETS[wc.dataset]["synth"],
+        seed=config["seed"],
+    log:
+        "logs/synth/{dataset}.log",
+    benchmark:
+        "benchmarks/synth/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/synth.py"

@@ -1,0 +1,40 @@
+"""Local-feature extraction stage: features are computed once per image and extractor preset,
+only for the database images that appear in some query's top-K, and reused by every method that
+shares the extractor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..io.local_h5 import extract_features
+from .registry import make_extractor
+
+
+def candidate_names(retrieval_files: Sequence[Path], k: int) -> list[str]:
+    """Sorted union of database image names in the top-``k`` of any retrieval file."""
+    from ..retrieval import read_retrieval
+
+    names: set[str] = set()
+    for path in retrieval_files:
+        ret = read_retrieval(path)
+        idx = np.unique(np.asarray(ret["indices"])[:, :k])
+        db = ret["db_names"]
+        names.update(db[int(i)] for i in idx if i >= 0)
+    if not names:
+        raise DataError(f"no candidate database images in {', '.join(map(str, retrieval_files))}")
+    return sorted(names)
+
+
+def build_extractor(conf: dict, device: str = "auto"):
+    params = dict(conf)
+    if params.get("type") in {"aliked", "disk", "xfeat", "alike", "r2d2"}:
+        params.setdefault("device", device)
+    return make_extractor(params)
+
+
+def extract_images(conf: dict, root: Path, names: list[str], out: Path, device: str = "auto", desc: str = "") -> None:
+    extract_features(build_extractor(conf, device), conf, Path(root), names, Path(out), desc=desc)

@@ -1,0 +1,1 @@
+"""Recall and latency tables, plots and qualitative figures."""

@@ -1,0 +1,91 @@
+"""Summary plots: R@1 vs per-query time, R@1 vs re-ranking depth K, R@1 vs condition severity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..io.atomic import atomic_path  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def _panels(n: int):
+    fig, axes = plt.subplots(1, max(n, 1), figsize=(5.2 * max(n, 1), 4.2), squeeze=False)
+    return fig, axes[0]
+
+
+def recall_vs_time(recall: pd.DataFrame, latency: pd.DataFrame, out: Path) -> None:
+    """One point per method: R@1 against per-query re-ranking time (log scale)."""
+    keys = sorted(recall.groupby(["dataset", "split"]).groups)
+    fig, axes = _panels(len(keys))
+    for ax, (ds, split) in zip(axes, keys, strict=False):
+        r = recall[(recall.dataset == ds) & (recall.split == split)]
+        lat = latency[(latency.dataset == ds) & (latency.split == split)] if len(latency) else latency
+        for _, row in lat.iterrows():
+            rr = r[(r.method == row.method) & (r.gdesc == row.gdesc)]
+            if len(rr):
+                ax.scatter(row.total_ms, 100 * rr["R@1"].iloc[0], s=40)
+                ax.annotate(row.method, (row.total_ms, 100 * rr["R@1"].iloc[0]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+        for name, style in (("retrieval", "--"), ("chance", ":")):
+            base = r[r.method == name]
+            if len(base):
+                ax.axhline(100 * base["R@1"].iloc[0], ls=style, c="grey", lw=1, label=f"{name} R@1")
+        ax.set_xscale("log")
+        ax.set_xlabel("re-ranking time per query (ms, log)")
+        ax.set_ylabel("R@1 (%)")
+        ax.set_title(f"{ds} / {split}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    _save(fig, out)
+
+
+def recall_vs_k(sweep: pd.DataFrame, recall: pd.DataFrame, out: Path) -> None:
+    """R@1 when only the first K retrieval candidates are re-ranked (from cached scores)."""
+    keys = sorted(sweep.groupby(["dataset", "split"]).groups) if len(sweep) else []
+    fig, axes = _panels(len(keys))
+    for ax, (ds, split) in zip(axes, keys, strict=False):
+        s = sweep[(sweep.dataset == ds) & (sweep.split == split)]
+        for (gdesc, method), g in s.groupby(["gdesc", "method"]):
+            g = g.sort_values("K")
+            ax.plot(g.K, 100 * g["R@1"], marker="o", ms=3, label=method)
+        base = recall[(recall.dataset == ds) & (recall.split == split) & (recall.method == "retrieval")]
+        if len(base):
+            ax.axhline(100 * base["R@1"].iloc[0], ls="--", c="grey", lw=1, label="retrieval")
+        ax.set_xscale("log")
+        ax.set_xlabel("candidates re-ranked (K)")
+        ax.set_ylabel("R@1 (%)")
+        ax.set_title(f"{ds} / {split}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    _save(fig, out)
+
+
+def recall_vs_severity(recall: pd.DataFrame, severity: dict[tuple[str, str], float], out: Path,
+                       xlabel: str = "night ambient light (fraction of day)") -> None:
+    """The domain-shift curve: R@1 per method against a per-split severity value."""
+    rows = recall[[(d, s) in severity for d, s in zip(recall.dataset, recall.split, strict=True)]]
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for method, g in rows.groupby("method"):
+        if method == "chance":
+            continue
+        x = [severity[(d, s)] for d, s in zip(g.dataset, g.split, strict=True)]
+        d = pd.DataFrame({"x": x, "y": 100 * g["R@1"].to_numpy()}).groupby("x").mean().sort_index()
+        ax.plot(d.index, d.y, marker="o", ms=4, label=method, ls="--" if method == "retrieval" else "-")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel(xlabel + " (harder to the right)")
+    ax.set_ylabel("R@1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, out)

@@ -1,0 +1,28 @@
+"""Snakemake adapter: Recall@N of the retrieval baseline or of one re-ranking method."""
+
+import numpy as np
+import pandas as pd
+
+from vgrerank.datasets import load_dataset
+from vgrerank.logs import logged
+from vgrerank.report.recall import evaluate_rerank, evaluate_retrieval
+from vgrerank.retrieval import read_retrieval
+
+sm = snakemake  # noqa: F821
+
+with logged(sm.log[0]):
+    wc = sm.wildcards
+    ds = load_dataset(wc.dataset, sm.params.dataset)
+    ret = read_retrieval(sm.input.retrieval)
+    q = ds.split(wc.split)
+    if list(ret["query_names"]) != q.names:
+        raise RuntimeError(f"{sm.input.retrieval}: query names differ from dataset split {wc.split}")
+    positives = ds.positives(wc.split)
+    indices = np.asarray(ret["indices"])
+    common = dict(dataset=wc.dataset, split=wc.split, gdesc=wc.gtag, threshold_m=ds.threshold_m, ns=sm.params.ns)
+    if "rerank" in sm.input.keys():
+        df = pd.read_parquet(sm.input.rerank)
+        evaluate_rerank(indices, df, positives, sm.output.recall, sm.output.sweep, method=wc.method,
+                        k_sweep=sm.params.k_sweep, **common)
+    else:
+        evaluate_retrieval(indices, positives, len(ds.database), sm.output[0], k=int(wc.k), **common)
