@@ -25,4 +25,5 @@ rule all:
     input:
         TABLES,
         PLOTS,
+        FIGURES,
     default_target: True

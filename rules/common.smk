@@ -109,6 +109,17 @@ TABLES = expand(
     name=["recall.csv", "recall.md", "latency.csv", "latency.md", "recall_vs_k.csv"],
 )
 PLOTS = ["results/plots/recall_vs_time.png", "results/plots/recall_vs_k.png"]
+FIGURES = (
+    [
+        f"results/figures/{ds}/{split}/{g}-K{K}"
+        for ds in DATASETS
+        for split in ds_splits(ds)
+        for g in gtags(ds)
+        if ds_methods(ds)
+    ]
+    if config["report"].get("figures", True)
+    else []
+)
 
 
 wildcard_constraints:

@@ -68,3 +68,63 @@ rule plots:
         ENV
     script:
         "../workflow/scripts/plots.py"
+
+
+def figure_inputs(wc):
+    runs = [
+        r
+        for r in RUNS
+        if (r["dataset"], r["split"], r["gdesc"]) == (wc.dataset, wc.split, wc.gtag)
+    ]
+    files = {
+        "retrieval": f"results/{wc.dataset}/{wc.split}/retrieval/{wc.gtag}-K{wc.k}.h5",
+        "rerank": [
+            f"results/{wc.dataset}/{wc.split}/rerank/{wc.gtag}-K{wc.k}/{r['method']}.parquet"
+            for r in runs
+        ],
+        "features": sorted(
+            {
+                f"results/{wc.dataset}/local/{r['extractor']}/{f}.h5"
+                for r in runs
+                for f in ("database", f"queries_{wc.split}")
+            }
+        ),
+    }
+    if "synth" in DATASETS[wc.dataset]:
+        files["ready"] = f"resources/{wc.dataset}/meta.json"
+    return files
+
+
+rule figures:
+    input:
+        unpack(figure_inputs),
+    output:
+        report(
+            directory("results/figures/{dataset}/{split}/{gtag}-K{k}"),
+            patterns=["{name}.png"],
+            category="Figures",
+            subcategory="{dataset} {split}",
+            caption="../report/figures.rst",
+        ),
+    params:
+        dataset=lambda wc: DATASETS[wc.dataset],
+        runs=lambda wc: [
+            r
+            for r in RUNS
+            if (r["dataset"], r["split"], r["gdesc"]) == (wc.dataset, wc.split, wc.gtag)
+        ],
+        methods=METHOD,
+        num_queries=config["report"].get("num_queries", 4),
+        failures_only=config["report"].get("failures_only", False),
+    log:
+        "logs/report/figures/{dataset}/{split}/{gtag}-K{k}.log",
+    benchmark:
+        "benchmarks/report/figures/{dataset}/{split}/{gtag}-K{k}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/figures.py"

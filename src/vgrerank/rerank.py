@@ -67,8 +67,8 @@ def rerank(
 ) -> pd.DataFrame:
     """Run ``method`` (a parsed method from :func:`vgrerank.local.registry.parse_method`)."""
     ret = read_retrieval(retrieval_h5)
-    indices = np.asarray(ret["indices"])
-    q_names, db_names = list(ret["query_names"]), list(ret["db_names"])
+    indices = np.asarray(ret.indices)
+    q_names, db_names = list(ret.query_names), list(ret.db_names)
     if len(q_names) == 0:
         raise DataError(f"{retrieval_h5}: no queries to re-rank")
     k = min(k, indices.shape[1])
@@ -80,14 +80,18 @@ def rerank(
         for i, qname in enumerate(tqdm(q_names, desc=f"rerank {method['tag']}", mininterval=2)):
             qf = qstore[qname]
             cand = indices[i, :k]
-            feats = [dbstore[db_names[j]] for j in cand]
-            res = score_candidates(qf, feats, matcher, scorer)
+            valid = np.flatnonzero(cand >= 0)  # approximate indices may return fewer than k
+            part = score_candidates(qf, [dbstore[db_names[cand[j]]] for j in valid], matcher, scorer)
+            res = {"score": np.full(k, -np.inf), "inliers": np.zeros(k, int), "num_matches": np.zeros(k, int)}
+            for key in res:
+                res[key][valid] = part[key]
+            res["t_match"], res["t_score"] = part["t_match"], part["t_score"]
             new_rank = np.empty(k, dtype=np.int64)
             order = np.argsort(-np.asarray(res["score"], dtype=np.float64), kind="stable")
             new_rank[order] = np.arange(k)
             for r in range(k):
                 rows.append(
-                    (i, qname, r, int(new_rank[r]), int(cand[r]), db_names[cand[r]],
+                    (i, qname, r, int(new_rank[r]), int(cand[r]), db_names[cand[r]] if cand[r] >= 0 else "",
                      float(res["score"][r]), int(res["inliers"][r]), int(res["num_matches"][r]),
                      qstore.time(qname), float(res["t_match"]), float(res["t_score"]))
                 )

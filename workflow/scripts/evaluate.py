@@ -15,10 +15,10 @@ with logged(sm.log[0]):
     ds = load_dataset(wc.dataset, sm.params.dataset)
     ret = read_retrieval(sm.input.retrieval)
     q = ds.split(wc.split)
-    if list(ret["query_names"]) != q.names:
+    if list(ret.query_names) != q.names:
         raise RuntimeError(f"{sm.input.retrieval}: query names differ from dataset split {wc.split}")
     positives = ds.positives(wc.split)
-    indices = np.asarray(ret["indices"])
+    indices = np.asarray(ret.indices)
     common = dict(dataset=wc.dataset, split=wc.split, gdesc=wc.gtag, threshold_m=ds.threshold_m, ns=sm.params.ns)
     if "rerank" in sm.input.keys():
         df = pd.read_parquet(sm.input.rerank)

@@ -1,0 +1,25 @@
+"""Snakemake adapter: qualitative figures for one dataset split."""
+
+from pathlib import Path
+
+from vgrerank.datasets import load_dataset
+from vgrerank.logs import logged
+from vgrerank.report.qualitative import make_figures
+
+sm = snakemake  # noqa: F821
+
+with logged(sm.log[0]):
+    wc = sm.wildcards
+    ds = load_dataset(wc.dataset, sm.params.dataset)
+    runs = [
+        {
+            "method": sm.params.methods[r["method"]],
+            "parquet": f"results/{wc.dataset}/{wc.split}/rerank/{wc.gtag}-K{wc.k}/{r['method']}.parquet",
+            "queries_h5": f"results/{wc.dataset}/local/{r['extractor']}/queries_{wc.split}.h5",
+            "database_h5": f"results/{wc.dataset}/local/{r['extractor']}/database.h5",
+        }
+        for r in sm.params.runs
+    ]
+    out = Path(sm.output[0])
+    out.mkdir(parents=True, exist_ok=True)
+    make_figures(ds, wc.split, sm.input.retrieval, runs, out, sm.params.num_queries, sm.params.failures_only)
