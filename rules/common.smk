@@ -19,12 +19,12 @@ validate_config(config, source="config")
 
 K = config["retrieval"]["k"]
 PRESETS = config.get("presets", {})
-DATASETS = config["datasets"]
+DATASETS = {
+    name: entry
+    for name, entry in config["datasets"].items()
+    if not config.get("run_datasets") or name in config["run_datasets"]
+}
 ENV = "../envs/vgrerank.yaml"
-
-for _name, _ds in DATASETS.items():
-    if "synth" in _ds:
-        _ds.setdefault("root", f"resources/{_name}")
 
 
 def ds_splits(ds):

@@ -41,6 +41,9 @@ def validate_config(config: dict, source: str = "config") -> dict:
     """Validate ``config`` in place (filling defaults) and return it, or raise ConfigError."""
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: the configuration must be a mapping")
+    for name, ds in (config.get("datasets") or {}).items():
+        if isinstance(ds, dict) and "synth" in ds:
+            ds.setdefault("root", f"resources/{name}")  # generated datasets live in resources/
     validator = _with_defaults(jsonschema.Draft202012Validator)(_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -55,6 +58,12 @@ def _check_semantics(config: dict, source: str) -> None:
     from .local.registry import parse_method
 
     presets = config.get("presets", {})
+    for i, name in enumerate(config.get("run_datasets") or []):
+        if name not in config["datasets"]:
+            raise ConfigError(
+                f"{source}: run_datasets[{i}]: {name!r} is not a dataset in 'datasets' "
+                f"(known: {', '.join(sorted(config['datasets']))})"
+            )
     for i, m in enumerate(config["methods"]):
         try:
             parse_method(m, presets)

@@ -21,8 +21,8 @@ def candidate_names(retrieval_files: Sequence[Path], k: int) -> list[str]:
     names: set[str] = set()
     for path in retrieval_files:
         ret = read_retrieval(path)
-        idx = np.unique(np.asarray(ret["indices"])[:, :k])
-        db = ret["db_names"]
+        idx = np.unique(np.asarray(ret.indices)[:, :k])
+        db = ret.db_names
         names.update(db[int(i)] for i in idx if i >= 0)
     if not names:
         raise DataError(f"no candidate database images in {', '.join(map(str, retrieval_files))}")
