@@ -1,11 +1,14 @@
 # vg-rerank: visual geo-localization benchmark with local-feature re-ranking.
 # Run: snakemake --cores all [--use-conda] [--configfile my.yaml]
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# defaults; --configfile files are merged over them (see run_datasets to run only yours)
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 report: "report/workflow.rst"

@@ -1,0 +1,241 @@
+"""CosPlace global descriptors (Berton et al., CVPR 2022) loaded from a local checkpoint file.
+
+Network (as in the official ``cosplace_model/cosplace_network.py``)::
+
+    backbone     = nn.Sequential(*list(torchvision ResNet.children())[:-2])  # conv1 .. layer4
+    aggregation  = nn.Sequential(L2Norm(dim=1), GeM(p=3, learnable), Flatten(),
+                                 nn.Linear(features_dim, fc_output_dim), L2Norm(dim=1))
+
+``features_dim`` is 512 for ResNet18 and 2048 for ResNet50/101/152. State-dict keys:
+``backbone.0.*`` (conv1), ``backbone.1.*`` (bn1), ``backbone.4.*`` .. ``backbone.7.*``
+(layer1..layer4), ``aggregation.1.p`` (GeM exponent), ``aggregation.3.weight/bias`` (the FC).
+A checkpoint wrapped in ``{"model_state_dict": ...}`` / ``{"state_dict": ...}`` or saved from
+``nn.DataParallel`` (``module.`` prefix) is unwrapped.
+
+Images are fed at their native size (optionally downscaled to ``resize_max``), RGB scaled to
+[0, 1] and normalised with the ImageNet mean/std. Same-size images are batched.
+
+Official trained weights (SF-XL, trained by the authors; nothing is downloaded at run time -
+fetch one by hand and set ``weights:`` to its local path). URL pattern from the repository's
+``hubconf.py`` / README table of trained models (https://github.com/gmberton/CosPlace)::
+
+    https://github.com/gmberton/CosPlace/releases/download/v1.0/{backbone}_{fc_output_dim}_cosplace.pth
+
+with ``{backbone}`` in ResNet18 (dims 32, 64, 128, 256, 512), ResNet50, ResNet101, ResNet152
+(dims 32, 64, 128, 256, 512, 1024, 2048), e.g. ``.../v1.0/ResNet18_512_cosplace.pth``,
+``.../v1.0/ResNet50_2048_cosplace.pth``. (VGG16 checkpoints exist too; not supported here.)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..imageio import resize_max
+from .base import GlobalDescriptor
+
+FEATURES_DIM = {
+    "resnet18": 512,
+    "resnet34": 512,
+    "resnet50": 2048,
+    "resnet101": 2048,
+    "resnet152": 2048,
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def build_network(backbone: str, fc_output_dim: int):
+    """The CosPlace network (random weights) with the official module names."""
+    import torch
+    import torch.nn.functional as F
+    import torchvision
+    from torch import nn
+
+    class L2Norm(nn.Module):
+        def __init__(self, dim: int = 1) -> None:
+            super().__init__()
+            self.dim = dim
+
+        def forward(self, x):
+            return F.normalize(x, p=2.0, dim=self.dim)
+
+    class GeM(nn.Module):
+        def __init__(self, p: float = 3.0, eps: float = 1e-6) -> None:
+            super().__init__()
+            self.p = nn.Parameter(torch.ones(1) * p)
+            self.eps = eps
+
+        def forward(self, x):
+            pooled = F.avg_pool2d(x.clamp(min=self.eps).pow(self.p), (x.size(-2), x.size(-1)))
+            return pooled.pow(1.0 / self.p)
+
+    class Flatten(nn.Module):
+        def forward(self, x):
+            return x[:, :, 0, 0]
+
+    class GeoLocalizationNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            resnet = getattr(torchvision.models, backbone)(weights=None)
+            self.backbone = nn.Sequential(*list(resnet.children())[:-2])
+            self.aggregation = nn.Sequential(
+                L2Norm(),
+                GeM(),
+                Flatten(),
+                nn.Linear(FEATURES_DIM[backbone], fc_output_dim),
+                L2Norm(),
+            )
+
+        def forward(self, x):
+            return self.aggregation(self.backbone(x))
+
+    return GeoLocalizationNet()
+
+
+def _unwrap(obj, path: Path) -> dict:
+    if isinstance(obj, dict):
+        for key in ("model_state_dict", "state_dict"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict):
+        raise DataError(
+            f"{path}: not a CosPlace checkpoint (expected a state_dict, got {type(obj).__name__})"
+        )
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
+    return obj
+
+
+def load_checkpoint(net, path: str | Path) -> None:
+    """Load an official CosPlace state_dict into ``net``; errors name the file and the keys."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"globaldesc.weights: CosPlace checkpoint {path} not found (download one of the "
+            "official files listed in vgrerank.globaldesc.cosplace and set its local path)"
+        )
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
+        raise DataError(
+            f"{path}: cannot read CosPlace checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
+    sd = _unwrap(obj, path)
+    own = net.state_dict()
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    shapes = [
+        f"{k} {tuple(sd[k].shape)} (expected {tuple(own[k].shape)})"
+        for k in own
+        if k in sd and hasattr(sd[k], "shape") and tuple(sd[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): {_few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): {_few(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches ({len(shapes)}): {_few(shapes)}")
+        raise DataError(
+            f"{path}: does not match the CosPlace layout for this conf (backbone/fc_output_dim?): "
+            + "; ".join(parts)
+        )
+    net.load_state_dict(sd, strict=True)
+
+
+def _few(items: list[str], n: int = 6) -> str:
+    return ", ".join(items[:n]) + (f", ... (+{len(items) - n})" if len(items) > n else "")
+
+
+class CosPlace(GlobalDescriptor):
+    default_conf = {
+        "backbone": "resnet18",
+        "fc_output_dim": 512,
+        "weights": None,  # local path of an official checkpoint
+        "random_init": False,  # allow weights=None (random network; tests only)
+        "seed": 0,  # torch seed for random_init
+        "resize_max": None,
+        "batch_size": 16,
+        "device": "auto",  # 'auto' | 'cpu' | 'cuda'
+    }
+
+    def __init__(self, conf: dict | None = None) -> None:
+        super().__init__(conf)
+        backbone = str(self.conf["backbone"]).lower()
+        if backbone not in FEATURES_DIM:
+            raise ConfigError(
+                f"globaldesc.backbone: {self.conf['backbone']!r} is not one of {sorted(FEATURES_DIM)}"
+            )
+        self.conf["backbone"] = backbone
+        dim = self.conf["fc_output_dim"]
+        if not isinstance(dim, int) or dim < 1:
+            raise ConfigError(f"globaldesc.fc_output_dim: expected a positive integer, got {dim!r}")
+        self._net = None
+        self._device = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.conf["fc_output_dim"])
+
+    @property
+    def net(self):
+        if self._net is None:
+            import torch
+
+            weights = self.conf["weights"]
+            if weights is None and not self.conf["random_init"]:
+                raise ConfigError(
+                    "globaldesc.weights: CosPlace needs a local checkpoint path (official files: "
+                    "https://github.com/gmberton/CosPlace/releases/download/v1.0/"
+                    "{ResNet18|ResNet50|...}_{dim}_cosplace.pth)"
+                )
+            torch.manual_seed(int(self.conf["seed"]))
+            net = build_network(self.conf["backbone"], self.dim)
+            if weights is not None:
+                load_checkpoint(net, weights)
+            else:
+                warnings.warn(
+                    "CosPlace with random weights (random_init=True): results are meaningless",
+                    stacklevel=2,
+                )
+            dev = self.conf["device"]
+            if dev == "auto":
+                dev = "cuda" if torch.cuda.is_available() else "cpu"
+            self._device = torch.device(dev)
+            self._net = net.eval().to(self._device)
+        return self._net
+
+    def describe(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        import torch
+
+        net = self.net
+        out = np.zeros((len(images), self.dim), np.float32)
+        mean = torch.tensor(IMAGENET_MEAN, device=self._device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=self._device).view(1, 3, 1, 1)
+        prepared = []
+        for im in images:
+            if im.ndim == 2:
+                im = np.repeat(im[:, :, None], 3, axis=2)
+            prepared.append(resize_max(im, self.conf["resize_max"])[0])
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(prepared):
+            groups.setdefault(im.shape[:2], []).append(i)
+        bs = max(1, int(self.conf["batch_size"]))
+        with torch.no_grad():
+            for idx in groups.values():
+                for s in range(0, len(idx), bs):
+                    chunk = idx[s : s + bs]
+                    x = torch.from_numpy(np.stack([prepared[i] for i in chunk]))
+                    x = x.to(self._device).permute(0, 3, 1, 2).float().div_(255.0)
+                    y = net((x - mean) / std)
+                    out[chunk] = y.float().cpu().numpy()
+        return out

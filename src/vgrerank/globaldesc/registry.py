@@ -1,0 +1,101 @@
+"""Named presets for global descriptors (the global-retrieval stage).
+
+Each preset's ``type`` names the implementing class (imported lazily, so listing presets never
+imports torch or faiss) and its ``tag`` names the output files
+(``results/<dataset>/global/<tag>/...``). User presets from the config extend or override these
+and may ``base`` on a built-in one; a user preset without a ``tag`` gets
+``<name>-<hash of params>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import json
+
+from ..errors import ConfigError
+
+GLOBAL_TYPES = {
+    "vlad": "vlad:VLAD",
+    "cosplace": "cosplace:CosPlace",
+}
+
+GLOBALS: dict[str, dict] = {
+    # DenseVLAD-style, weights-free default
+    "vlad-rootsift-64": {
+        "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": 640, "step": 8,
+        "scales": [16, 24, 32, 40], "power": 0.5, "pca_dim": None, "tag": "vlad-rootsift-k64",
+    },
+    "vlad-rootsift-64-w1024": {
+        "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": 640, "step": 8,
+        "scales": [16, 24, 32, 40], "power": 0.5, "pca_dim": 1024,
+        "tag": "vlad-rootsift-k64-w1024",
+    },
+    # for thumbnails (~160x120, e.g. Corridor / synthetic sets): fine grid, small patches
+    "vlad-rootsift-64-tiny": {
+        "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": None, "step": 4,
+        "scales": [8, 12, 16], "power": 0.5, "pca_dim": None, "tag": "vlad-rootsift-k64-tiny",
+    },
+    # learned VLAD: ALIKED descriptors (vgrerank.local.registry 'aliked') aggregated by VLAD
+    "vlad-aliked-64": {
+        "type": "vlad", "local": "aliked", "k": 64, "resize_max": 640, "power": 0.5,
+        "pca_dim": None, "fit_per_image": 500, "tag": "vlad-aliked-k64",
+    },
+    "cosplace-r18-512": {
+        "type": "cosplace", "backbone": "resnet18", "fc_output_dim": 512, "weights": None,
+        "tag": "cosplace-r18-512",
+    },
+    "cosplace-r50-2048": {
+        "type": "cosplace", "backbone": "resnet50", "fc_output_dim": 2048, "weights": None,
+        "tag": "cosplace-r50-2048",
+    },
+}  # fmt: skip
+
+
+def _auto_tag(name: str, conf: dict) -> str:
+    params = {k: v for k, v in conf.items() if k != "tag"}
+    digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{name}-{digest}"
+
+
+def get_global_preset(name: str, user_presets: dict | None = None) -> dict:
+    """Resolve global-descriptor preset ``name`` (user presets first, then built-ins)."""
+    user = user_presets or {}
+    if name in user:
+        conf = copy.deepcopy(dict(user[name]))
+        base = conf.pop("base", None)
+        if base is not None:
+            if base not in GLOBALS:
+                raise ConfigError(f"presets.globals.{name}.base: unknown global preset {base!r}")
+            merged = {k: v for k, v in copy.deepcopy(GLOBALS[base]).items() if k != "tag"}
+            merged.update(conf)
+            conf = merged
+        conf.setdefault("tag", _auto_tag(name, conf))
+    elif name in GLOBALS:
+        conf = copy.deepcopy(GLOBALS[name])
+    else:
+        known = sorted(set(GLOBALS) | set(user))
+        raise ConfigError(f"unknown global descriptor preset {name!r}; known: {', '.join(known)}")
+    if conf.get("type") not in GLOBAL_TYPES:
+        raise ConfigError(
+            f"global preset {name!r}: type {conf.get('type')!r} is not one of {sorted(GLOBAL_TYPES)}"
+        )
+    tag = str(conf.get("tag", ""))
+    if not tag or "+" in tag or "/" in tag:
+        raise ConfigError(
+            f"global preset {name!r}: tag {tag!r} must be non-empty without '+' or '/'"
+        )
+    return conf
+
+
+def make_global(conf: dict):
+    """Build the :class:`~vgrerank.globaldesc.base.GlobalDescriptor` of a resolved preset."""
+    if conf.get("type") not in GLOBAL_TYPES:
+        raise ConfigError(
+            f"global descriptor type {conf.get('type')!r} is not one of {sorted(GLOBAL_TYPES)}"
+        )
+    module, cls = GLOBAL_TYPES[conf["type"]].split(":")
+    mod = importlib.import_module(f"vgrerank.globaldesc.{module}")
+    params = {k: v for k, v in conf.items() if k not in ("type", "tag")}
+    return getattr(mod, cls)(params)

@@ -1,0 +1,19 @@
+"""Raw match count: no geometry (a baseline for the geometric scorers).
+
+Conf ``normalize``: False -> score = number of matches; True -> matches / query keypoints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import Features, Score, Scorer
+
+
+class MatchCountScorer(Scorer):
+    default_conf = {"normalize": False}
+
+    def score(self, kpts0: np.ndarray, kpts1: np.ndarray, f0: Features, f1: Features) -> Score:
+        n = len(kpts0)
+        score = n / max(len(f0), 1) if self.conf["normalize"] else float(n)
+        return Score(float(score), n, n)

@@ -1,0 +1,54 @@
+"""Re-ranking core: score one query's top-K candidates, then order them.
+
+Library-only (no Snakemake, no file I/O): the workflow loads cached features and calls these.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .local.base import Features, Matcher, Scorer
+
+
+def score_candidates(
+    query: Features, candidates: list[Features], matcher: Matcher, scorer: Scorer
+) -> dict:
+    """Match ``query`` against every candidate (``matcher.match_many``) and score the matches.
+
+    Returns numpy arrays ``score`` (float64), ``inliers`` and ``num_matches`` (int64), one entry
+    per candidate in the given order, and the seconds ``t_match`` / ``t_score`` spent matching
+    and scoring (``time.perf_counter``, summed over the candidates).
+    """
+    k = len(candidates)
+    score = np.zeros(k, dtype=np.float64)
+    inliers = np.zeros(k, dtype=np.int64)
+    num_matches = np.zeros(k, dtype=np.int64)
+    t0 = time.perf_counter()
+    matches = matcher.match_many(query, candidates) if k else []
+    t_match = time.perf_counter() - t0
+    t_score = 0.0
+    for i, (cand, m) in enumerate(zip(candidates, matches, strict=True)):
+        t0 = time.perf_counter()
+        s = scorer.score(query.keypoints[m[:, 0]], cand.keypoints[m[:, 1]], query, cand)
+        t_score += time.perf_counter() - t0
+        score[i], inliers[i], num_matches[i] = s.score, s.inliers, s.num_matches
+    return {
+        "score": score,
+        "inliers": inliers,
+        "num_matches": num_matches,
+        "t_match": t_match,
+        "t_score": t_score,
+    }
+
+
+def rerank_order(retrieval_rank_scores: np.ndarray) -> np.ndarray:
+    """Indices that sort candidates (given in retrieval order) by descending score.
+
+    The sort is stable, so candidates with equal scores keep their retrieval order.
+    """
+    s = np.asarray(retrieval_rank_scores, dtype=np.float64).ravel()
+    if np.isnan(s).any():
+        s = np.where(np.isnan(s), -np.inf, s)  # NaN ranks last, not first
+    return np.argsort(-s, kind="stable")
