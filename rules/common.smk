@@ -9,6 +9,9 @@ sys.path.insert(0, _SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
 )
+# concurrent jobs share the cores: busy-waiting OpenMP threads (torch matmuls) would steal time
+# from each other (measured: one mutual-NN match 42 ms -> 12 ms under load with PASSIVE)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from vgrerank.config import validate_config
 from vgrerank.globaldesc.registry import get_global_preset
@@ -108,7 +111,22 @@ TABLES = expand(
     "results/tables/{name}",
     name=["recall.csv", "recall.md", "latency.csv", "latency.md", "recall_vs_k.csv"],
 )
-PLOTS = ["results/plots/recall_vs_time.png", "results/plots/recall_vs_k.png"]
+PLOTS = [
+    "results/plots/recall_vs_time.png",
+    "results/plots/recall_vs_k.png",
+    "results/plots/recall_vs_severity.png",
+]
+
+
+def severity_levels():
+    """Night ambient level of each generated night split: the x axis of the domain-shift curve."""
+    out = []
+    for ds, entry in DATASETS.items():
+        for split, q in entry.get("synth", {}).get("queries", {}).items():
+            if q.get("condition") == "night" and "ambient" in q and split in ds_splits(ds):
+                out.append([ds, split, float(q["ambient"])])
+    return out
+
 FIGURES = (
     [
         f"results/figures/{ds}/{split}/{g}-K{K}"

@@ -56,6 +56,13 @@ rule plots:
             category="Plots",
             caption="../report/recall_vs_k.rst",
         ),
+        severity=report(
+            "results/plots/recall_vs_severity.png",
+            category="Plots",
+            caption="../report/recall_vs_severity.rst",
+        ),
+    params:
+        severity=severity_levels(),
     log:
         "logs/report/plots.log",
     benchmark:

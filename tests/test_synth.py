@@ -194,3 +194,13 @@ def test_bad_conf_names_key():
         make_city({"db_spacing_m": -1})
     with pytest.raises(ConfigError, match="queries.x.condition"):
         make_city({"queries": {"x": {"condition": "noon", "n": 1}}})
+
+
+def test_shadow_window_matches_full_map(city):
+    from vgrerank.synth import conditions as cnd
+
+    full = cnd.shadow_map(city, 123.4, 33.0)
+    assert (full > 0).any()
+    city.cache.clear()
+    win = cnd.shadow_window(city, 123.4, 33.0, (10, 90, 20, 70))
+    assert np.array_equal(win, full[20:70, 10:90])

@@ -76,6 +76,13 @@ def recall_vs_severity(recall: pd.DataFrame, severity: dict[tuple[str, str], flo
     """The domain-shift curve: R@1 per method against a per-split severity value."""
     rows = recall[[(d, s) in severity for d, s in zip(recall.dataset, recall.split, strict=True)]]
     fig, ax = plt.subplots(figsize=(6, 4.2))
+    if len(set(severity.values())) < 2:
+        ax.text(0.5, 0.5, "configure night query splits with two or more ambient levels\n"
+                "(datasets.<name>.synth.queries.<split>.ambient) to draw the domain-shift curve",
+                ha="center", va="center", fontsize=8, transform=ax.transAxes)
+        ax.axis("off")
+        _save(fig, out)
+        return
     for method, g in rows.groupby("method"):
         if method == "chance":
             continue

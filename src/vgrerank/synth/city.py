@@ -385,10 +385,15 @@ def dynamic_boxes(city: City, traffic: float, people: float, seed) -> Boxes:
         return city.cache[key]
     rng = np.random.default_rng(seed)
     out = _BoxList()
-    for x, y, ax in city.parking:
+    styles = city.car_styles
+    n_styles = len(styles)
+    cols = [tuple(int(c) for c in np.clip(st["color"] * 0.85, 0, 255)) for st in styles]
+    sign = (-1, 1)  # rng.choice([-1, 1]) draws exactly rng.integers(2), only slower
+    for x, y, ax in city.parking.tolist():
         if rng.random() >= traffic:
             continue
-        st = city.car_styles[int(rng.integers(len(city.car_styles)))]
+        si = int(rng.integers(n_styles))
+        st = styles[si]
         length, width, bh, ch, cl = st["dims"]
         ax = int(ax)
         jitter = rng.uniform(-0.6, 0.6)
@@ -396,13 +401,13 @@ def dynamic_boxes(city: City, traffic: float, people: float, seed) -> Boxes:
             y += jitter
             hx, hy = width / 2, length / 2
             cx0, cy0 = width * 0.45, cl / 2
-            shift = (0.0, rng.choice([-1, 1]) * length * 0.08)
+            shift = (0.0, sign[int(rng.integers(2))] * length * 0.08)
         else:
             x += jitter
             hx, hy = length / 2, width / 2
             cx0, cy0 = cl / 2, width * 0.45
-            shift = (rng.choice([-1, 1]) * length * 0.08, 0.0)
-        col = tuple(int(c) for c in np.clip(st["color"] * 0.85, 0, 255))
+            shift = (sign[int(rng.integers(2))] * length * 0.08, 0.0)
+        col = cols[si]
         out.add((x - hx, x + hx, y - hy, y + hy, 0.0, bh), st[f"body{ax}"], col, CAR)
         sx, sy = x + shift[0], y + shift[1]
         out.add(
@@ -411,7 +416,7 @@ def dynamic_boxes(city: City, traffic: float, people: float, seed) -> Boxes:
             (45, 50, 58),
             CABIN,
         )
-    for x, y, ax in city.walkway:
+    for x, y, ax in city.walkway.tolist():
         if rng.random() >= people:
             continue
         j = rng.uniform(-2.5, 2.5)

@@ -144,48 +144,8 @@ def shadow_map(city, azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     key = ("shadow", round(azimuth_deg, 3), round(elevation_deg, 3))
     if key in city.cache:
         return city.cache[key]
-    x0, y0, nx, ny = _grid(city)
-    S = np.full((ny, nx), -1.0, np.float32)
-    a, e = math.radians(azimuth_deg), math.radians(max(elevation_deg, 3.0))
-    sx, sy = math.sin(a), math.cos(a)  # towards the sun
-    cot, tan = 1.0 / math.tan(e), math.tan(e)
-    from .city import BUILDING, CANOPY
-
-    sel = (city.boxes.kind == BUILDING) | (city.boxes.kind == CANOPY)
-    for bx0, bx1, by0, by1, bz0, bz1 in city.boxes.xyz[sel]:
-        reach = min(bz1 * cot, 250.0)
-        wx0, wx1 = min(bx0, bx0 - sx * reach), max(bx1, bx1 - sx * reach)
-        wy0, wy1 = min(by0, by0 - sy * reach), max(by1, by1 - sy * reach)
-        i0, i1 = max(0, int((wx0 - x0) / GRID)), min(nx, int((wx1 - x0) / GRID) + 1)
-        j0, j1 = max(0, int((wy0 - y0) / GRID)), min(ny, int((wy1 - y0) / GRID) + 1)
-        if i0 >= i1 or j0 >= j1:
-            continue
-        px = (x0 + (np.arange(i0, i1) + 0.5) * GRID)[None, :]
-        py = (y0 + (np.arange(j0, j1) + 0.5) * GRID)[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if abs(sx) > 1e-9:
-                ta, tb = (bx0 - px) / sx, (bx1 - px) / sx
-                txmin, txmax = np.minimum(ta, tb), np.maximum(ta, tb)
-            else:
-                inside = (px >= bx0) & (px <= bx1)
-                txmin = np.where(inside, -np.inf, np.inf)
-                txmax = np.where(inside, np.inf, -np.inf)
-            if abs(sy) > 1e-9:
-                ta, tb = (by0 - py) / sy, (by1 - py) / sy
-                tymin, tymax = np.minimum(ta, tb), np.maximum(ta, tb)
-            else:
-                inside = (py >= by0) & (py <= by1)
-                tymin = np.where(inside, -np.inf, np.inf)
-                tymax = np.where(inside, np.inf, -np.inf)
-        tin = np.maximum(np.maximum(txmin, tymin), 0.0)
-        tout = np.minimum(txmax, tymax)
-        hit = tout >= tin
-        # ray from (p, z) rises tan(e) per metre; it is inside the box height span while
-        # z + t*tan in [bz0, bz1] for some t in [tin, tout]
-        top = np.where(hit, bz1 - tin * tan, -1.0).astype(np.float32)
-        low = bz0 - tout * tan  # below this height the ray passes under (canopies)
-        top = np.where(hit & (low <= 0.5), top, np.where(hit, -1.0, top))
-        np.maximum(S[j0:j1, i0:i1], top, out=S[j0:j1, i0:i1])
+    _, _, nx, ny = _grid(city)
+    S = _shadow(city, azimuth_deg, elevation_deg, (0, nx, 0, ny))
     if len([k for k in city.cache if isinstance(k, tuple) and k[0] == "shadow"]) > 8:
         for k in [k for k in city.cache if isinstance(k, tuple) and k[0] == "shadow"]:
             del city.cache[k]
@@ -193,11 +153,85 @@ def shadow_map(city, azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     return S
 
 
-def sample_map(city, m: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear lookup of a light map at world points (1-D arrays)."""
+def shadow_window(city, azimuth_deg: float, elevation_deg: float, win) -> np.ndarray:
+    """``shadow_map(...)[j0:j1, i0:i1]`` for ``win = (i0, i1, j0, j1)``: the cached full map when
+    there is one, otherwise only that window is computed (the full map is built and cached when
+    the same sun is asked for again, as for a database under one sun)."""
+    key = ("shadow", round(azimuth_deg, 3), round(elevation_deg, 3))
+    i0, i1, j0, j1 = win
+    if key in city.cache:
+        return city.cache[key][j0:j1, i0:i1]
+    seen = ("shadow_seen", *key[1:])
+    if seen in city.cache:
+        return shadow_map(city, azimuth_deg, elevation_deg)[j0:j1, i0:i1]
+    city.cache[seen] = True
+    return _shadow(city, azimuth_deg, elevation_deg, win)
+
+
+def _shadow(city, azimuth_deg: float, elevation_deg: float, win) -> np.ndarray:
+    x0, y0, nx, ny = _grid(city)
+    wi0, wi1, wj0, wj1 = win
+    S = np.full((wj1 - wj0, wi1 - wi0), -1.0, np.float32)
+    a, e = math.radians(azimuth_deg), math.radians(max(elevation_deg, 3.0))
+    sx, sy = math.sin(a), math.cos(a)  # towards the sun
+    cot, tan = 1.0 / math.tan(e), math.tan(e)
+    from .city import BUILDING, CANOPY
+
+    sel = (city.boxes.kind == BUILDING) | (city.boxes.kind == CANOPY)
+    bx0, bx1, by0, by1, bz0, bz1 = (c[:, None] for c in city.boxes.xyz[sel].T)
+    # each box touches the cells of its footprint swept away from the sun by its shadow reach
+    reach = np.minimum(bz1 * cot, 250.0)
+    wx0, wx1 = np.minimum(bx0, bx0 - sx * reach), np.maximum(bx1, bx1 - sx * reach)
+    wy0, wy1 = np.minimum(by0, by0 - sy * reach), np.maximum(by1, by1 - sy * reach)
+    i0 = np.maximum(0, ((wx0 - x0) / GRID).astype(np.int64))
+    i1 = np.minimum(nx, ((wx1 - x0) / GRID).astype(np.int64) + 1)
+    j0 = np.maximum(0, ((wy0 - y0) / GRID).astype(np.int64))
+    j1 = np.minimum(ny, ((wy1 - y0) / GRID).astype(np.int64) + 1)
+    ci = np.arange(wi0, wi1)[None, :]
+    ri = np.arange(wj0, wj1)[None, :]
+    xs = x0 + (ci + 0.5) * GRID
+    ys = y0 + (ri + 0.5) * GRID
+
+    def slab(lo, hi, p, d):
+        if abs(d) > 1e-9:
+            ta, tb = (lo - p) / d, (hi - p) / d
+            return np.minimum(ta, tb), np.maximum(ta, tb)
+        inside = (p >= lo) & (p <= hi)
+        return np.where(inside, -np.inf, np.inf), np.where(inside, np.inf, -np.inf)
+
+    # The ray from a cell towards the sun is inside the box while t is in [tin, tout], tin =
+    # max(tx_min, ty_min, 0), tout = min(tx_max, ty_max): tx_* depend only on the cell's column
+    # and ty_* only on its row, so they are computed for all boxes at once ([boxes, nx] and
+    # [boxes, ny]) and each box's 2-D work is a few outer compares / minima.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        txmin, txmax = slab(bx0, bx1, xs, sx)
+        tymin, tymax = slab(by0, by1, ys, sy)
+    np.maximum(txmin, 0.0, out=txmin)
+    np.maximum(tymin, 0.0, out=tymin)
+    cols = (txmax >= txmin) & (ci >= i0) & (ci < i1) & (bz0 - txmax * tan <= 0.5)
+    rows = (tymax >= tymin) & (ri >= j0) & (ri < j1) & (bz0 - tymax * tan <= 0.5)
+    topx = (bz1 - txmin * tan).astype(np.float32)  # bz1 - tin * tan = min(topx, topy)
+    topy = (bz1 - tymin * tan).astype(np.float32)
+    txmax = np.where(cols, txmax, -np.inf)
+    tymax = np.where(rows, tymax, -np.inf)
+    c0, c1 = cols.argmax(axis=1), cols.shape[1] - cols[:, ::-1].argmax(axis=1)
+    r0, r1 = rows.argmax(axis=1), rows.shape[1] - rows[:, ::-1].argmax(axis=1)
+    for b in np.flatnonzero(cols.any(axis=1) & rows.any(axis=1)):
+        cs, rs = slice(c0[b], c1[b]), slice(r0[b], r1[b])
+        hit = txmax[b, None, cs] >= tymin[b, rs, None]
+        hit &= tymax[b, rs, None] >= txmin[b, None, cs]
+        top = np.minimum(topx[b, None, cs], topy[b, rs, None])
+        sub = S[rs, cs]
+        np.maximum(sub, top, out=sub, where=hit)
+    return S
+
+
+def sample_map(city, m: np.ndarray, x: np.ndarray, y: np.ndarray, origin=(0, 0)) -> np.ndarray:
+    """Bilinear lookup of a light map at world points (1-D arrays); ``m`` may be the window of a
+    map whose cell (0, 0) is the map's cell ``origin = (i0, j0)``."""
     x0, y0, _, _ = _grid(city)
-    mx = ((x - x0) / GRID - 0.5).astype(np.float32).reshape(1, -1)
-    my = ((y - y0) / GRID - 0.5).astype(np.float32).reshape(1, -1)
+    mx = ((x - x0) / GRID - 0.5 - origin[0]).astype(np.float32).reshape(1, -1)
+    my = ((y - y0) / GRID - 0.5 - origin[1]).astype(np.float32).reshape(1, -1)
     out = np.empty(mx.shape, np.float32)
     # cv2.remap maps are limited to 32767 columns: do it in chunks
     flat_out = []
@@ -223,35 +257,58 @@ def srgb_to_linear(img: np.ndarray) -> np.ndarray:
     return _SRGB_TO_LIN[img]
 
 
+def srgb_to_linear_img(img: np.ndarray) -> np.ndarray:
+    """uint8 image (any number of channels) -> linear float32, same shape (``cv2.LUT``)."""
+    return cv2.LUT(img, _SRGB_TO_LIN)
+
+
 def camera_response(rad: np.ndarray, cond: dict, rng: np.random.Generator) -> np.ndarray:
     """Linear radiance [H, W, 3] -> sRGB uint8: exposure / auto-exposure, bloom, blur, sensor
     noise (amplified by the gain), a filmic tone curve."""
+    return camera_response_planes([p.copy() for p in cv2.split(rad)], cond, rng)
+
+
+def camera_response_planes(planes: list, cond: dict, rng: np.random.Generator) -> np.ndarray:
+    """:func:`camera_response` on three float32 radiance planes [H, W] (modified in place)
+    -> sRGB uint8 [H, W, 3]."""
     gain = float(cond["exposure"])
     if cond["auto_exposure"]:
-        lum = rad[::4, ::4].mean(axis=2)
+        lum = sum(p[::4, ::4].astype(np.float64) for p in planes) / 3.0
         key = math.exp(float(np.mean(np.log(lum + 1e-4))))
         gain *= float(np.clip(cond["key"] / key, 1.0, cond["max_gain"]))
-    rad = rad * np.float32(gain * 1.6)  # a new array: the caller's radiance is kept
+    H, W = planes[0].shape
+    for p in planes:
+        p *= np.float32(gain * 1.6)
     if cond["condition"] != "day":
-        bright = np.maximum(rad - 1.0, 0)
-        small = cv2.resize(
-            bright, (rad.shape[1] // 4, rad.shape[0] // 4), interpolation=cv2.INTER_AREA
-        )
-        small = cv2.GaussianBlur(small, (0, 0), 3.0)
-        rad += 0.35 * cv2.resize(
-            small, (rad.shape[1], rad.shape[0]), interpolation=cv2.INTER_LINEAR
-        )
+        for p in planes:
+            bright = np.subtract(p, np.float32(1.0))
+            np.maximum(bright, 0, out=bright)
+            small = cv2.resize(bright, (W // 4, H // 4), interpolation=cv2.INTER_AREA)
+            small = cv2.GaussianBlur(small, (0, 0), 3.0)
+            up = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
+            cv2.scaleAdd(up, 0.35, p, dst=p)
     if cond["blur_sigma"] > 0:
-        rad = cv2.GaussianBlur(rad, (0, 0), float(cond["blur_sigma"]))
-    if cond["noise"] > 0:
-        # sensor noise in the sensor's units (before gain): read noise + shot noise
-        var = np.maximum(rad, 0)
-        var *= np.float32(0.0008 * cond["noise"] ** 2 * gain)
-        var += np.float32(0.00002 * (cond["noise"] * gain) ** 2)
-        rad += np.sqrt(var) * _noise_bank(rng, rad.shape)
-    idx = np.clip(rad, 0, _TONE_MAX - 1e-3)
-    idx *= np.float32(_TONE_N / _TONE_MAX)
-    return _TONE_LUT[idx.astype(np.int32)]
+        planes = [cv2.GaussianBlur(p, (0, 0), float(cond["blur_sigma"])) for p in planes]
+    out = []
+    noise = _noise_bank(rng, (H, W)) if cond["noise"] > 0 else None
+    # tone-curve index = rad * scale; the noise is added in index units
+    scale = _TONE_N / _TONE_MAX
+    a = 0.0008 * cond["noise"] ** 2 * gain * scale**2
+    b = 0.00002 * (cond["noise"] * gain) ** 2 * scale**2
+    for c, p in enumerate(planes):
+        if noise is not None:
+            # sensor noise in the sensor's units (before gain): read noise + shot noise,
+            # sd = sqrt(a * max(rad, 0) + b)
+            sd = cv2.addWeighted(p, a, p, 0.0, b)
+            cv2.max(sd, b, dst=sd)
+            cv2.sqrt(sd, dst=sd)
+            np.multiply(sd, noise[c], out=sd)
+            idx = cv2.scaleAdd(p, scale, sd)
+        else:
+            idx = np.multiply(p, np.float32(scale))
+        np.minimum(idx, np.float32(_TONE_N), out=idx)
+        out.append(np.take(_TONE_LUT, idx.astype(np.int32), mode="clip"))
+    return cv2.merge(out)
 
 
 _TONE_MAX, _TONE_N = 8.0, 8192
@@ -263,15 +320,16 @@ _BANK: dict = {}
 
 
 def _noise_bank(rng: np.random.Generator, shape) -> np.ndarray:
-    """A random window of a fixed bank of Gaussian noise (much cheaper than fresh samples)."""
+    """A random window [3, h, w] of a fixed bank of Gaussian noise (much cheaper than fresh
+    samples)."""
     if "bank" not in _BANK:
         _BANK["bank"] = np.random.default_rng(12345).standard_normal(
-            (1100, 1300, 3), dtype=np.float32
+            (3, 1100, 1300), dtype=np.float32
         )
     bank = _BANK["bank"]
     h, w = shape[:2]
-    if h > bank.shape[0] - 16 or w > bank.shape[1] - 16:
-        return rng.standard_normal(shape, dtype=np.float32)
-    y, x = int(rng.integers(bank.shape[0] - h)), int(rng.integers(bank.shape[1] - w))
-    flip = bank[y : y + h, x : x + w]
-    return flip[::-1] if rng.random() < 0.5 else flip
+    if h > bank.shape[1] - 16 or w > bank.shape[2] - 16:
+        return rng.standard_normal((3, h, w), dtype=np.float32)
+    y, x = int(rng.integers(bank.shape[1] - h)), int(rng.integers(bank.shape[2] - w))
+    win = bank[:, y : y + h, x : x + w]
+    return win[:, ::-1] if rng.random() < 0.5 else win

@@ -9,6 +9,10 @@ pixel then gets texture coordinates into the city atlas (walls: face ``u``, heig
 the exact ground-plane intersection; sky: azimuth/elevation) and one ``cv2.remap`` samples them
 bilinearly from the right mip level. A pitched camera is rendered level on a larger canvas and
 warped by the exact rotation homography ``K R_pitch K0^-1``.
+
+Speed: per-pixel buffers are built column-major from per-(hit, column) tables expanded over each
+column's runs (``np.repeat``) plus per-row terms; lighting and the camera response work on
+float32 colour planes; shadow maps are computed only over the cells a view samples.
 """
 
 from __future__ import annotations
@@ -77,6 +81,22 @@ def _cull(boxes, camera: Camera, fwd: np.ndarray, half_fov: float):
     return np.nonzero(keep & (ang_ok | inside))[0]
 
 
+def _slab(x0, x1, y0, y1, ddx, ddy):
+    """Entry / exit distance, entry through an x face, and validity of rays (unit directions
+    ``(ddx, ddy)``, no zero) against box footprints relative to the ray origin."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ta, tb = x0 / ddx, x1 / ddx
+        txmin, txmax = np.minimum(ta, tb), np.maximum(ta, tb)
+        ta, tb = y0 / ddy, y1 / ddy
+        tymin, tymax = np.minimum(ta, tb), np.maximum(ta, tb)
+    tin = np.maximum(txmin, tymin)
+    tout = np.minimum(txmax, tymax)
+    facex = txmin > tymin
+    valid = (tout > tin) & (tin > 0.05)
+    tin = np.where(valid, tin, np.inf)
+    return tin, tout, facex, valid
+
+
 def render(
     city: City,
     camera: Camera,
@@ -113,29 +133,28 @@ def render(
 
     # ---- per-column slab intersections ------------------------------------------------------
     if nb:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ddx = np.where(np.abs(dh[:, 0]) < 1e-12, 1e-12, dh[:, 0])[:, None]
-            ddy = np.where(np.abs(dh[:, 1]) < 1e-12, 1e-12, dh[:, 1])[:, None]
-            ta, tb = (b[None, :, 0] - ox) / ddx, (b[None, :, 1] - ox) / ddx
-            txmin, txmax = np.minimum(ta, tb), np.maximum(ta, tb)
-            ta, tb = (b[None, :, 2] - oy) / ddy, (b[None, :, 3] - oy) / ddy
-            tymin, tymax = np.minimum(ta, tb), np.maximum(ta, tb)
-        tin = np.maximum(txmin, tymin)
-        tout = np.minimum(txmax, tymax)
-        facex = txmin > tymin
-        valid = (tout > tin) & (tin > 0.05)
-        tin = np.where(valid, tin, np.inf)
+        ddx = np.where(np.abs(dh[:, 0]) < 1e-12, 1e-12, dh[:, 0])[:, None]
+        ddy = np.where(np.abs(dh[:, 1]) < 1e-12, 1e-12, dh[:, 1])[:, None]
+        # select the K nearest hits per column in float32, then redo those in float64
+        bb32 = (b - np.array([ox, ox, oy, oy, 0, 0])).astype(np.float32)
+        tin, _, _, valid = _slab(
+            bb32[None, :, 0], bb32[None, :, 1], bb32[None, :, 2], bb32[None, :, 3],
+            ddx.astype(np.float32), ddy.astype(np.float32),
+        )  # fmt: skip
         K = int(min(K_MAX, nb, max(1, valid.sum(axis=1).max())))
         if K < nb:
             idx = np.argpartition(tin, K - 1, axis=1)[:, :K]
         else:
             idx = np.broadcast_to(np.arange(nb), (Wc, nb)).copy()
-        tk = np.take_along_axis(tin, idx, axis=1)
+        bk = b[idx]  # [Wc, K, 6]
+        tk, tout, facex, _ = _slab(
+            bk[..., 0] - ox, bk[..., 1] - ox, bk[..., 2] - oy, bk[..., 3] - oy, ddx, ddy
+        )
         order = np.argsort(tk, axis=1)
         idx = np.take_along_axis(idx, order, axis=1)
         ht = np.take_along_axis(tk, order, axis=1).T  # [K, Wc]
-        hto = np.take_along_axis(tout, idx, axis=1).T
-        hfx = np.take_along_axis(facex, idx, axis=1).T
+        hto = np.take_along_axis(tout, order, axis=1).T
+        hfx = np.take_along_axis(facex, order, axis=1).T
         hloc = idx.T  # local box index
     else:
         K = 1
@@ -162,138 +181,286 @@ def render(
     ybot = (h - z0) * Lr / np.where(z0 > h, hto, ht)
     rtop = np.where(hval, np.ceil(cyc + f * ytop), Hc + 1).clip(-1, Hc + 1).astype(np.int32)
     rbot = np.where(hval, np.floor(cyc + f * ybot), -2).clip(-2, Hc + 1).astype(np.int32)
-    label = np.full((Hc, Wc), -1, np.int8)
-    rows = np.arange(Hc, dtype=np.int32)[:, None]
-    for k in range(K - 1, -1, -1):
-        np.putmask(label, (rows >= rtop[k]) & (rows <= rbot[k]), k)
-
-    # ---- per-pixel geometry -----------------------------------------------------------------
-    n = Hc * Wc
-    lab = label.ravel()
+    # ---- per-pixel buffers, column-major ("T-space": [Wc, Hc], each image column contiguous) --
+    # A column's pixels form a few runs of one label (hit k, ground K, sky K+1); everything that
+    # is constant along a wall's column segment lives in a [K + 2, Wc] table and is expanded
+    # with np.repeat over the runs; row-dependent terms are affine in the row's ray slope.
+    KG, KS = K, K + 1
     yr = ((np.arange(Hc) - cyc) / f).astype(np.float32)
-    pix_r = np.repeat(np.arange(Hc, dtype=np.int32), Wc)
-    pix_c = np.tile(np.arange(Wc, dtype=np.int32), Hc)
-    mapx = np.zeros(n, np.float32)
-    mapy = np.zeros(n, np.float32)
-    px_x = np.zeros(n, np.float32)  # world x, y, z of the surface point (for lighting)
-    px_y = np.zeros(n, np.float32)
-    px_z = np.zeros(n, np.float32)
-    dist = np.full(n, 1e4, np.float32)
-    g_box = np.full(n, -1, np.int32)
-    g_face = np.full(n, FACE_SKY, np.int8)
-    g_u = np.zeros(n, np.float32)
-    g_v = np.zeros(n, np.float32)
-    lambert = np.zeros(n, np.float32)
-    flat_emit = np.zeros(n, np.uint8)
-    is_flat = np.zeros(n, bool)
+    rh = Hc - int(np.count_nonzero(yr > 1e-6))  # first ground row
+    # runs: split every column at all interval ends and the horizon; each piece gets the
+    # nearest hit covering it (painting far to near), else ground / sky
+    bounds = np.concatenate(
+        [
+            np.clip(rtop, 0, Hc).T,
+            np.clip(rbot + 1, 0, Hc).T,
+            np.broadcast_to(np.array([0, rh, Hc], np.int32), (Wc, 3)),
+        ],
+        axis=1,
+    )
+    bounds.sort(axis=1)
+    seg0, seg_len = bounds[:, :-1], np.diff(bounds, axis=1)
+    cover = (seg0[:, :, None] >= rtop.T[:, None, :]) & (seg0[:, :, None] <= rbot.T[:, None, :])
+    seg_lab = np.where(cover.any(axis=2), cover.argmax(axis=2), np.where(seg0 >= rh, KG, KS))
+    keep = seg_len > 0
+    run_col = np.nonzero(keep)[0]
+    run_lab = seg_lab[keep].astype(np.intp)
+    run_len = seg_len[keep]
+    n = Wc * Hc
+    flat_lab = np.repeat(run_lab.astype(np.int8), run_len)
+    lab = flat_lab.reshape(Wc, Hc)
+
+    def expand(tab: np.ndarray) -> np.ndarray:
+        return np.repeat(tab[run_lab, run_col], run_len).reshape(Wc, Hc)
+
+    def table(walls, ground, sky, dtype=np.float32) -> np.ndarray:
+        t = np.empty((K + 2, Wc), dtype)
+        t[:K], t[KG], t[KS] = walls, ground, sky
+        return t
+
     atlas = city.atlas
+    L32 = L.astype(np.float32)
+    tL = ht / L[None, :]  # camera depth of the wall hit
+    fc4 = face.astype(np.int64)
+    item = boxes.items[hb, fc4]
+    ppm = city.item_ppm[item].astype(np.float64)
+    nrm = NORMALS[fc4]  # [K, Wc, 2]
+    cosi = np.abs(nrm[..., 0] * dxs + nrm[..., 1] * dys).clip(0.2, 1)
+    tpp = ppm * tL / (f * cosi)
+    lev = np.clip(np.rint(np.log2(np.maximum(tpp, 1e-6))), 0, 3).astype(np.int32)
+    sc = np.ldexp(1.0, -lev)
+    iw, ih = atlas.size[item, 0], atlas.size[item, 1]
+    mx_w = atlas.x0[item, lev] + (np.clip(u * ppm, 0.0, iw - 1.0) + 0.5) * sc - 0.5
+    lo_w = atlas.y0[item, lev] + 0.5 * sc - 0.5
+    hi_w = lo_w + (ih - 1.0) * sc
+    c0_w = lo_w + sc * ppm * (z1 - h)
+    d1_w = sc * ppm * tL
+    # sky: per-column azimuth, per-pixel elevation
+    sky = city.sky_items[cond["condition"]][cond["sky"]]
+    sw, sh_ = (float(v) for v in atlas.size[sky])
+    az = (camera.heading_deg + np.degrees(np.arctan(xc))) % 360.0
+    mx_s = atlas.x0[sky, 0] + np.clip(az / 360.0 * sw, 0.0, sw - 1.0)
 
-    bp = np.nonzero(lab >= 0)[0]
-    if len(bp):
-        c = pix_c[bp]
-        kk = lab[bp].astype(np.int64) * Wc + c
-        t = ht.ravel()[kk]
-        box = hb.ravel()[kk]
-        fc = face.ravel()[kk]
-        ry = yr[pix_r[bp]]
-        Lc = L[c]
-        z = h - ry * t / Lc
-        bz0, bz1 = boxes.xyz[box, 4], boxes.xyz[box, 5]
-        side = (z >= bz0 - 1e-6) & (z <= bz1 + 1e-6)
-        uu = u.ravel()[kk]
-        # walls
-        s_idx = bp[side]
-        item = boxes.items[box[side], fc[side]]
-        ppm = city.item_ppm[item]
-        zs = z[side]
-        tx = uu[side] * ppm
-        ty = (bz1[side] - zs) * ppm
-        nrm = NORMALS[fc[side]]
-        dcol = dh[c[side]]
-        cosi = np.abs(nrm[:, 0] * dcol[:, 0] + nrm[:, 1] * dcol[:, 1]).clip(0.2, 1)
-        depth = t[side] / Lc[side]
-        tpp = ppm * depth / (f * cosi)
-        lev = np.clip(np.rint(np.log2(np.maximum(tpp, 1e-6))), 0, 3).astype(np.int32)
-        mapx[s_idx], mapy[s_idx] = atlas.coords(item, tx, ty, lev)
-        px_x[s_idx] = (ox + t[side] * dcol[:, 0] + 0.3 * nrm[:, 0]).astype(np.float32)
-        px_y[s_idx] = (oy + t[side] * dcol[:, 1] + 0.3 * nrm[:, 1]).astype(np.float32)
-        px_z[s_idx] = zs
-        dist[s_idx] = t[side] * np.sqrt(Lc[side] ** 2 + ry[side] ** 2) / Lc[side]
-        g_box[s_idx], g_face[s_idx] = box[side], fc[side]
-        g_u[s_idx], g_v[s_idx] = uu[side], zs - bz0[side]
-        lambert[s_idx] = -1.0 - fc[side]  # marker: wall with face f (resolved with the sun below)
-        # tops and bottoms: flat colour
-        fl = ~side
-        f_idx = bp[fl]
-        top = z[fl] > bz1[fl]
-        zf = np.where(top, bz1[fl], bz0[fl])
-        tf = (h - zf) * Lc[fl] / np.where(ry[fl] == 0, 1e-6, ry[fl])
-        dcol = dh[c[fl]]
-        px_x[f_idx] = ox + tf * dcol[:, 0]
-        px_y[f_idx] = oy + tf * dcol[:, 1]
-        px_z[f_idx] = zf
-        dist[f_idx] = np.abs(tf) * np.sqrt(Lc[fl] ** 2 + ry[fl] ** 2) / Lc[fl]
-        g_box[f_idx] = box[fl]
-        g_face[f_idx] = np.where(top, FACE_TOP, FACE_BOTTOM)
-        lambert[f_idx] = np.where(top, 2.0, 0.0)  # marker: horizontal face facing up / down
-        is_flat[f_idx] = True
-        flat_emit[f_idx] = np.where(top, 0, boxes.flat_emit[box[fl]])
-
-    rest = np.nonzero(lab < 0)[0]
-    ry = yr[pix_r[rest]]
-    c = pix_c[rest]
-    grd = ry > 1e-6
-    g_idx = rest[grd]
-    if len(g_idx):
-        Lc = L[c[grd]]
-        tg = h * Lc / ry[grd]
-        dcol = dh[c[grd]]
-        gx = ox + tg * dcol[:, 0]
-        gy = oy + tg * dcol[:, 1]
+    tl_t = table(tL, 0.0, 0.0)
+    w = yr[None, :] * expand(tl_t)  # metres below the camera at the wall
+    side = (w >= expand(table(h - z1 - 1e-6, np.inf, np.inf))) & (
+        w <= expand(table(h - z0 + 1e-6, -np.inf, -np.inf))
+    )
+    is_hit = lab < K
+    flat_px = np.flatnonzero(is_hit & ~side)  # tops and bottoms of boxes: flat colour
+    mapx = expand(table(mx_w, 0.0, mx_s))
+    mapy = expand(table(d1_w, 0.0, 0.0))
+    mapy *= yr[None, :]
+    mapy += expand(table(c0_w, 0.0, 0.0))
+    np.clip(mapy, expand(table(lo_w, 0.0, 0.0)), expand(table(hi_w, 0.0, 0.0)), out=mapy)
+    sky_m = lab[:, :rh] == KS if rh > 0 else None
+    grd_m = lab[:, rh:] == KG if rh < Hc else None
+    if sky_m is not None and sky_m.any():
+        el = np.degrees(np.arctan2(-yr[None, :rh], L32[:, None]))
+        sy = np.clip((1.0 - el / np.float32(90.0)) * np.float32(sh_), 0.0, sh_ - 1.0)
+        sy += atlas.y0[sky, 0]
+        np.copyto(mapy[:, :rh], sy, where=sky_m)
+    has_grd = grd_m is not None and grd_m.any()
+    if has_grd:
+        inv = (1.0 / yr[rh:]).astype(np.float32)[None, :]
         gppm = city.ground_ppm
         gx0, gy1 = city.ground_origin
-        depth = tg / Lc
-        tpp = gppm * depth / f * np.sqrt(np.maximum(tg / h, 1.0))
-        lev = np.clip(np.rint(np.log2(np.maximum(tpp, 1e-6))), 0, 3).astype(np.int32)
-        item = np.full(len(g_idx), city.ground_item)
-        mapx[g_idx], mapy[g_idx] = atlas.coords(item, (gx - gx0) * gppm, (gy1 - gy) * gppm, lev)
-        px_x[g_idx], px_y[g_idx] = gx, gy
-        dist[g_idx] = tg * np.sqrt(Lc**2 + ry[grd] ** 2) / Lc
-        g_face[g_idx] = FACE_GROUND
-        lambert[g_idx] = 2.0
-    s_idx = rest[~grd]
-    if len(s_idx):
-        az = (camera.heading_deg + np.degrees(np.arctan(xc[c[~grd]]))) % 360.0
-        el = np.degrees(np.arctan2(-ry[~grd], L[c[~grd]]))
-        sky = city.sky_items[cond["condition"]][cond["sky"]]
-        sw, sh = atlas.size[sky]
-        item = np.full(len(s_idx), sky)
-        mapx[s_idx], mapy[s_idx] = atlas.coords(item, az / 360.0 * sw, (1 - el / 90.0) * sh, 0)
+        gi = city.ground_item
+        gw, gh = (float(v) for v in atlas.size[gi])
+        ax = (h * L * dh[:, 0]).astype(np.float32)[:, None]
+        ay = (h * L * dh[:, 1]).astype(np.float32)[:, None]
+        tpp2 = (gppm * h / f) ** 2 * inv * inv * np.maximum(L32[:, None] * inv, 1.0)
+        glev = (tpp2 > 2.0).astype(np.int8)
+        glev += tpp2 > 8.0
+        glev += tpp2 > 32.0
+        gs = np.take(np.array([1.0, 0.5, 0.25, 0.125], np.float32), glev)
+        tx = np.clip((ax * np.float32(gppm)) * inv + np.float32((ox - gx0) * gppm), 0, gw - 1)
+        tx += 0.5
+        tx *= gs
+        tx += np.take(atlas.x0[gi] - 0.5, glev)
+        np.copyto(mapx[:, rh:], tx, where=grd_m)
+        ty = np.clip(np.float32((gy1 - oy) * gppm) - (ay * np.float32(gppm)) * inv, 0, gh - 1)
+        ty += 0.5
+        ty *= gs
+        ty += np.take(atlas.y0[gi] - 0.5, glev)
+        np.copyto(mapy[:, rh:], ty, where=grd_m)
+    rgb = cv2.remap(atlas.rgb, mapx, mapy, cv2.INTER_LINEAR)  # [Wc, Hc, 3]
+    add, mul = _emission_tables(cond)
+    emissive = bool(mul.any() or add.any())
+    em = cv2.remap(atlas.emit, mapx, mapy, cv2.INTER_NEAREST) if emissive else None
 
-    shape = (Hc, Wc)
-    rgb = cv2.remap(atlas.rgb, mapx.reshape(shape), mapy.reshape(shape), cv2.INTER_LINEAR)
-    emit = cv2.remap(
-        atlas.emit, mapx.reshape(shape), mapy.reshape(shape), cv2.INTER_NEAREST
-    ).ravel()
-    rgb = rgb.reshape(n, 3)
-    if is_flat.any():
-        fi = np.nonzero(is_flat)[0]
-        rgb[fi] = boxes.flat[g_box[fi]]
-        emit[fi] = flat_emit[fi]
-    rad = _shade(city, cond, camera, rgb, emit, lambert, px_x, px_y, px_z, dist, s_idx)
-    img = cnd.camera_response(rad.reshape(Hc, Wc, 3), cond, rng)
+    # ---- flat (top / bottom) pixels: few, done per pixel ------------------------------------
+    fc_col = flat_px // Hc
+    fr = flat_px % Hc
+    fk = flat_lab[flat_px].astype(np.intp)
+    f_box = hb[fk, fc_col]
+    f_t = ht[fk, fc_col]
+    f_L = L[fc_col]
+    f_ry = yr[fr]
+    f_z = h - f_ry * f_t / f_L
+    bz0, bz1 = boxes.xyz[f_box, 4], boxes.xyz[f_box, 5]
+    f_top = f_z > bz1
+    f_zf = np.where(f_top, bz1, bz0)
+    f_tf = (h - f_zf) * f_L / np.where(f_ry == 0, 1e-6, f_ry)
+    f_px = ox + f_tf * dh[fc_col, 0]
+    f_py = oy + f_tf * dh[fc_col, 1]
+    f_depth = np.abs(f_tf) / f_L
+    if len(flat_px):
+        rgb.reshape(n, 3)[flat_px] = boxes.flat[f_box]
+        if em is not None:
+            em.ravel()[flat_px] = np.where(f_top, 0, boxes.flat_emit[f_box])
+
+    # ---- lighting ---------------------------------------------------------------------------
+    kind = cond["condition"]
+    a_sun = math.radians(cond["sun_azimuth_deg"])
+    e_sun = math.radians(cond["sun_elevation_deg"])
+    sun_h = np.array([math.sin(a_sun), math.cos(a_sun)]) * math.cos(e_sun)
+    sun = float(cond["sun"])
+    lamps = float(cond["lamps"])
+    wpx = ox + ht * dxs + 0.3 * nrm[..., 0]  # wall points, 0.3 m off the face
+    wpy = oy + ht * dys + 0.3 * nrm[..., 1]
+    if has_grd:
+        x0m, y0m, _, _ = cnd._grid(city)
+        gmx = (ax * np.float32(1 / cnd.GRID)) * inv + np.float32((ox - x0m) / cnd.GRID - 0.5)
+        gmy = (ay * np.float32(1 / cnd.GRID)) * inv + np.float32((oy - y0m) / cnd.GRID - 0.5)
+
+    def ground_sample(m):
+        return cv2.remap(m, gmx, gmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    ambient = float(cond["ambient"])
+    aw = expand(table(np.float32(0.8), 1.0, 1.0))
+    if len(flat_px):
+        aw.ravel()[flat_px] = 1.0
+    sunf = lampf = None
+    if sun > 0:
+        # the shadow map is only needed around the visible surface points
+        seen = np.zeros((K + 2, Wc), bool)
+        seen[run_lab, run_col] = True
+        seen = seen[:K]
+        x0m, y0m, nxm, nym = cnd._grid(city)
+        px_all = [(wpx[seen] - x0m) / cnd.GRID - 0.5, (f_px - x0m) / cnd.GRID - 0.5]
+        py_all = [(wpy[seen] - y0m) / cnd.GRID - 0.5, (f_py - y0m) / cnd.GRID - 0.5]
+        if has_grd:
+            gc = np.flatnonzero(grd_m.any(axis=1))
+            far = grd_m[gc].argmax(axis=1)
+            px_all += [gmx[gc, far], gmx[gc, -1]]
+            py_all += [gmy[gc, far], gmy[gc, -1]]
+        px_all, py_all = np.concatenate(px_all), np.concatenate(py_all)
+        if len(px_all):
+            wi0 = int(np.clip(np.floor(px_all.min()) - 1, 0, nxm - 1))
+            wi1 = int(np.clip(np.floor(px_all.max()) + 3, wi0 + 1, nxm))
+            wj0 = int(np.clip(np.floor(py_all.min()) - 1, 0, nym - 1))
+            wj1 = int(np.clip(np.floor(py_all.max()) + 3, wj0 + 1, nym))
+        else:
+            wi0, wi1, wj0, wj1 = 0, 1, 0, 1
+        S = cnd.shadow_window(
+            city, cond["sun_azimuth_deg"], cond["sun_elevation_deg"], (wi0, wi1, wj0, wj1)
+        )
+        org = (wi0, wj0)
+        lam = np.maximum(0.0, nrm[..., 0] * sun_h[0] + nrm[..., 1] * sun_h[1])
+        shw = cnd.sample_map(city, S, wpx.ravel(), wpy.ravel(), org).reshape(K, Wc)
+        sunf = np.clip(expand(table((h - shw) * 4.0 + 0.5, 0.0, 0.0)) - 4.0 * w, 0.0, 1.0)
+        sunf *= expand(table(sun * lam, 0.0, 0.0))
+        sin_e = math.sin(e_sun)
+        if has_grd:
+            vis = cv2.remap(
+                S, gmx - np.float32(wi0), gmy - np.float32(wj0), cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )  # fmt: skip
+            vis = np.clip(vis * np.float32(-4.0) + np.float32(0.5), 0.0, 1.0)
+            np.copyto(sunf[:, rh:], vis * np.float32(sun * sin_e), where=grd_m)
+        if len(flat_px):
+            sh = cnd.sample_map(city, S, f_px, f_py, org)
+            vis = np.clip((f_zf - sh) * 4.0 + 0.5, 0.0, 1.0)
+            sunf.ravel()[flat_px] = np.where(f_top, sun * sin_e * vis, 0.0)
+    if lamps > 0:
+        M = cnd.lamp_map(city)
+        lmw = cnd.sample_map(city, M, wpx.ravel(), wpy.ravel()).reshape(K, Wc)
+        zf = w * np.float32(0.4)
+        zf += np.float32((5.0 - h) * 0.4)
+        np.minimum(zf, 0.0, out=zf)
+        lampf = np.exp(zf, out=zf)
+        lampf *= expand(table(lamps * 0.6 * lmw, 0.0, 0.0))
+        if has_grd:
+            np.copyto(lampf[:, rh:], ground_sample(M) * np.float32(lamps * 0.6), where=grd_m)
+        if len(flat_px):
+            lm = cnd.sample_map(city, M, f_px, f_py)
+            zfac = np.where(f_zf > 5.0, np.exp(-(f_zf - 5.0) / 2.5), 1.0)
+            lampf.ravel()[flat_px] = np.where(f_top, lamps * 0.6 * lm * zfac, 0.0)
+    # distance and haze transmittance
+    G = np.sqrt(L32[:, None] ** 2 + yr[None, :] ** 2)  # ray length per unit camera depth
+    depth = expand(tl_t)
+    if has_grd:
+        np.copyto(depth[:, rh:], np.broadcast_to(h * inv, grd_m.shape), where=grd_m)
+    if len(flat_px):
+        depth.ravel()[flat_px] = f_depth
+    fog = float(cond["fog_m"])
+    T = depth * G
+    T *= np.float32(-(1 / 2500.0 + (1 / fog if fog > 0 else 0.0)))
+    np.exp(T, out=T)
+    if sky_m is not None and fog > 0:
+        np.copyto(T[:, :rh], 0.0, where=sky_m)
+    haze = np.array(cnd.FOG_COLOR[kind], np.float32) * (ambient / 0.35 if kind != "day" else 1.0)
+    sky_gain = {"day": 1.25, "dusk": 0.9, "night": 0.4 + 4 * ambient}[kind]
+    # rad_c = alb_c * (amb_c * aw + sun_c * sunf + lamp_c * lampf + mul[em]) * T
+    #         + add_c[em] * T + haze_c * (1 - T)
+    aw *= T
+    if sunf is not None:
+        sunf *= T
+    if lampf is not None:
+        lampf *= T
+    if emissive:
+        mT = cv2.LUT(em, mul.reshape(256, 1))
+        mT *= T
+    omT = 1.0 - T
+    skyT = T[:, :rh] * np.float32(sky_gain) if sky_m is not None else None
+    planes = [cnd.srgb_to_linear_img(p) for p in cv2.split(rgb)]
+    amb_col = np.array(cnd.AMBIENT_COLOR[kind], np.float32) * ambient
+    sun_col = np.array(cnd.SUN_COLOR[kind], np.float32)
+    lamp_col = np.array(cnd.LAMP_COLOR, np.float32)
+    rad = []
+    for ch in range(3):
+        lt = aw * amb_col[ch]
+        if sunf is not None:
+            lt = cv2.scaleAdd(sunf, float(sun_col[ch]), lt)
+        if lampf is not None:
+            lt = cv2.scaleAdd(lampf, float(lamp_col[ch]), lt)
+        if emissive:
+            lt += mT
+        if skyT is not None:
+            np.copyto(lt[:, :rh], skyT, where=sky_m)
+        lt *= planes[ch]
+        lt = cv2.scaleAdd(omT, float(haze[ch]), lt)
+        if emissive:
+            a = cv2.LUT(em, add[:, ch].reshape(256, 1).copy())
+            a *= T
+            lt += a
+        rad.append(lt)
+    imgT = cnd.camera_response_planes(rad, cond, rng)  # [Wc, Hc, 3]
+    img = cv2.transpose(imgT)
     if Hwarp is not None:
         img = cv2.warpPerspective(img, Hwarp, (camera.width, camera.height), flags=cv2.INTER_LINEAR)
     if not return_geometry:
         return img
+
+    # ---- geometry buffers ---------------------------------------------------------------------
+    g_box = expand(table(hb, -1, -1, np.int32))
+    g_face = expand(table(face, FACE_GROUND, FACE_SKY, np.int8))
+    g_u = expand(table(u, 0.0, 0.0))
+    zz = h - (yr[None, :] * expand(table(ht, 0.0, 0.0, np.float64))) / L[:, None]
+    g_v = np.where(side, zz - expand(table(z0, 0.0, 0.0, np.float64)), 0.0).astype(np.float32)
+    g_depth = depth.copy()
+    if sky_m is not None:
+        np.copyto(g_depth[:, :rh], np.float32(1e4) / G[:, :rh], where=sky_m)
+    if len(flat_px):
+        g_face.ravel()[flat_px] = np.where(f_top, FACE_TOP, FACE_BOTTOM)
+        g_u.ravel()[flat_px] = 0.0
     geo = {
-        "box": g_box.reshape(shape),
-        "face": g_face.reshape(shape),
-        "u": g_u.reshape(shape),
-        "v": g_v.reshape(shape),
-        "depth": (dist / np.sqrt(1 + xc[pix_c] ** 2 + yr[pix_r] ** 2))
-        .astype(np.float32)
-        .reshape(shape),
+        "box": g_box.T.copy(),
+        "face": g_face.T.copy(),
+        "u": g_u.T.copy(),
+        "v": g_v.T.copy(),
+        "depth": g_depth.T.copy(),
     }
     if Hwarp is not None:
         size = (camera.width, camera.height)
@@ -348,57 +515,3 @@ def _emission_tables(cond: dict):
     if cond["lamps"] > 0:
         add[LAMP_ID] = np.array([1.0, 0.8, 0.55], np.float32) * 4.0 * cond["lamps"]
     return add, mul
-
-
-def _shade(city, cond, camera, rgb, emit, lambert, px, py, pz, dist, sky_idx):
-    kind = cond["condition"]
-    alb = cnd.srgb_to_linear(rgb)  # [n, 3]
-    n = len(alb)
-    a = math.radians(cond["sun_azimuth_deg"])
-    e = math.radians(cond["sun_elevation_deg"])
-    sun_h = np.array([math.sin(a), math.cos(a)], np.float32) * math.cos(e)
-    lam = np.zeros(n, np.float32)
-    wall = lambert < 0
-    fidx = (-lambert[wall] - 1).astype(np.int64)
-    lam[wall] = np.maximum(0.0, NORMALS[fidx] @ sun_h)
-    lam[lambert == 2.0] = math.sin(e)
-    sun = float(cond["sun"])
-    light = np.empty((n, 3), np.float32)
-    ambient = np.full(n, cond["ambient"], np.float32)
-    ambient[wall] *= 0.8
-    light[:] = ambient[:, None] * np.array(cnd.AMBIENT_COLOR[kind], np.float32)
-    if sun > 0:
-        S = cnd.shadow_map(city, cond["sun_azimuth_deg"], cond["sun_elevation_deg"])
-        lit = np.nonzero(lam > 0)[0]
-        sh = cnd.sample_map(city, S, px[lit], py[lit])
-        vis = np.clip((pz[lit] - sh) * 4.0 + 0.5, 0.0, 1.0)
-        light[lit] += (sun * lam[lit] * vis)[:, None] * np.array(cnd.SUN_COLOR[kind], np.float32)
-    if cond["lamps"] > 0:
-        surf = np.nonzero(lambert != 0)[0]  # walls, ground, tops
-        lm = cnd.sample_map(city, cnd.lamp_map(city), px[surf], py[surf])
-        zf = np.where(pz[surf] > 5.0, np.exp(-(pz[surf] - 5.0) / 2.5), 1.0)
-        light[surf] += (cond["lamps"] * 0.6 * lm * zf)[:, None] * np.array(
-            cnd.LAMP_COLOR, np.float32
-        )
-    rad = alb * light
-    add, mul = _emission_tables(cond)
-    if mul.any() or add.any():
-        em = emit.astype(np.int64)
-        nz = np.nonzero(em)[0]
-        rad[nz] += add[em[nz]] + alb[nz] * mul[em[nz]][:, None]
-    if len(sky_idx):
-        sky_gain = {"day": 1.25, "dusk": 0.9, "night": 0.4 + 4 * cond["ambient"]}[kind]
-        rad[sky_idx] = alb[sky_idx] * sky_gain
-    haze = np.array(cnd.FOG_COLOR[kind], np.float32) * (
-        cond["ambient"] / 0.35 if kind != "day" else 1.0
-    )
-    fog = float(cond["fog_m"])
-    T = np.exp(-dist / 2500.0)
-    if fog > 0:
-        T = T * np.exp(-dist / fog)
-        if len(sky_idx):
-            T[sky_idx] = 0.0
-    elif len(sky_idx):
-        T[sky_idx] = 1.0
-    rad = rad * T[:, None] + haze * (1 - T)[:, None]
-    return rad
