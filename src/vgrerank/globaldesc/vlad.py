@@ -73,7 +73,7 @@ class VLAD(GlobalDescriptor):
         "pca_dim": None,
         "whiten": True,
         "whiten_eps": 1e-3,  # relative to the largest eigenvalue
-        "fit_images": 500,  # images sampled for the vocabulary
+        "fit_images": 100,  # images sampled for the vocabulary (100 x 1000 descriptors for 64 words)
         "fit_per_image": 1000,  # descriptors sampled per image for the vocabulary
         "kmeans_iters": 25,
         "pca_images": 5000,  # database images whose VLADs fit the PCA (None: all)
