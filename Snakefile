@@ -25,8 +25,8 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         TABLES,
         PLOTS,
         FIGURES,
-    default_target: True

@@ -6,17 +6,17 @@ from pathlib import Path
 # the library lives in src/: importable here and in every script job (also in conda envs)
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
-)
+# PYTHONPATH is optional: whatever the user has is kept after src/
+_inherited = dict(os.environ).get("PYTHONPATH", "")
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, _inherited) if p))
 # concurrent jobs share the cores: busy-waiting OpenMP threads (torch matmuls) would steal time
 # from each other (measured: one mutual-NN match 42 ms -> 12 ms under load with PASSIVE)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "OMP_WAIT_POLICY" not in dict(os.environ):
+    os.environ.update(OMP_WAIT_POLICY="PASSIVE")
 
 from vgrerank.config import validate_config
 from vgrerank.globaldesc.registry import get_global_preset
 from vgrerank.local.registry import parse_method
-
 
 validate_config(config, source="config")
 
@@ -84,7 +84,13 @@ def retrieval_files(ds):
 
 
 RUNS = [
-    dict(dataset=ds, split=split, gdesc=g, method=m, extractor=METHOD[m]["extractor"]["tag"])
+    dict(
+        dataset=ds,
+        split=split,
+        gdesc=g,
+        method=m,
+        extractor=METHOD[m]["extractor"]["tag"],
+    )
     for ds in DATASETS
     for split in ds_splits(ds)
     for g in gtags(ds)
@@ -123,9 +129,14 @@ def severity_levels():
     out = []
     for ds, entry in DATASETS.items():
         for split, q in entry.get("synth", {}).get("queries", {}).items():
-            if q.get("condition") == "night" and "ambient" in q and split in ds_splits(ds):
+            if (
+                q.get("condition") == "night"
+                and "ambient" in q
+                and split in ds_splits(ds)
+            ):
                 out.append([ds, split, float(q["ambient"])])
     return out
+
 
 FIGURES = (
     [
@@ -138,6 +149,39 @@ FIGURES = (
     if config["report"].get("figures", True)
     else []
 )
+
+
+def method_features(wc):
+    etag = METHOD[wc.method]["extractor"]["tag"]
+    return {
+        "queries": f"results/{wc.dataset}/local/{etag}/queries_{wc.split}.h5",
+        "database": f"results/{wc.dataset}/local/{etag}/database.h5",
+    }
+
+
+def figure_inputs(wc):
+    runs = [
+        r
+        for r in RUNS
+        if (r["dataset"], r["split"], r["gdesc"]) == (wc.dataset, wc.split, wc.gtag)
+    ]
+    files = {
+        "retrieval": f"results/{wc.dataset}/{wc.split}/retrieval/{wc.gtag}-K{wc.k}.h5",
+        "rerank": [
+            f"results/{wc.dataset}/{wc.split}/rerank/{wc.gtag}-K{wc.k}/{r['method']}.parquet"
+            for r in runs
+        ],
+        "features": sorted(
+            {
+                f"results/{wc.dataset}/local/{r['extractor']}/{f}.h5"
+                for r in runs
+                for f in ("database", f"queries_{wc.split}")
+            }
+        ),
+    }
+    if "synth" in DATASETS[wc.dataset]:
+        files["ready"] = f"resources/{wc.dataset}/meta.json"
+    return files
 
 
 wildcard_constraints:

@@ -7,19 +7,19 @@ rule evaluate_retrieval:
         retrieval="results/{dataset}/{split}/retrieval/{gtag}-K{k}.h5",
     output:
         "results/{dataset}/{split}/recall/{gtag}-K{k}/retrieval.csv",
-    params:
-        dataset=lambda wc: DATASETS[wc.dataset],
-        ns=config["evaluation"]["ns"],
     log:
         "logs/evaluate/{dataset}/{split}/{gtag}-K{k}/retrieval.log",
     benchmark:
         "benchmarks/evaluate/{dataset}/{split}/{gtag}-K{k}/retrieval.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        dataset=lambda wc: DATASETS[wc.dataset],
+        ns=config["evaluation"]["ns"],
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -32,19 +32,19 @@ rule evaluate_method:
     output:
         recall="results/{dataset}/{split}/recall/{gtag}-K{k}/{method}.csv",
         sweep="results/{dataset}/{split}/recall/{gtag}-K{k}/{method}.sweep.csv",
-    params:
-        dataset=lambda wc: DATASETS[wc.dataset],
-        ns=config["evaluation"]["ns"],
-        k_sweep=config["evaluation"]["k_sweep"],
     log:
         "logs/evaluate/{dataset}/{split}/{gtag}-K{k}/{method}.log",
     benchmark:
         "benchmarks/evaluate/{dataset}/{split}/{gtag}-K{k}/{method}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        dataset=lambda wc: DATASETS[wc.dataset],
+        ns=config["evaluation"]["ns"],
+        k_sweep=config["evaluation"]["k_sweep"],
     script:
         "../workflow/scripts/evaluate.py"

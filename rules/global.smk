@@ -6,21 +6,21 @@ rule global_database:
         ready=dataset_ready,
     output:
         "results/{dataset}/global/{gtag}/database.h5",
+    log:
+        "logs/global/{dataset}/{gtag}/database.log",
+    benchmark:
+        "benchmarks/global/{dataset}/{gtag}/database.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         conf=lambda wc: GLOBAL[wc.gtag],
         dataset=lambda wc: DATASETS[wc.dataset],
         seed=config["seed"],
         device=config["device"],
-    log:
-        "logs/global/{dataset}/{gtag}/database.log",
-    benchmark:
-        "benchmarks/global/{dataset}/{gtag}/database.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        ENV
     script:
         "../workflow/scripts/global_database.py"
 
@@ -31,19 +31,19 @@ rule global_queries:
         database="results/{dataset}/global/{gtag}/database.h5",
     output:
         "results/{dataset}/global/{gtag}/queries_{split}.h5",
-    params:
-        conf=lambda wc: GLOBAL[wc.gtag],
-        dataset=lambda wc: DATASETS[wc.dataset],
-        device=config["device"],
     log:
         "logs/global/{dataset}/{gtag}/queries_{split}.log",
     benchmark:
         "benchmarks/global/{dataset}/{gtag}/queries_{split}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        ENV
+    params:
+        conf=lambda wc: GLOBAL[wc.gtag],
+        dataset=lambda wc: DATASETS[wc.dataset],
+        device=config["device"],
     script:
         "../workflow/scripts/global_queries.py"

@@ -8,21 +8,21 @@ rule local_database:
         retrieval=lambda wc: retrieval_files(wc.dataset),
     output:
         "results/{dataset}/local/{etag}/database.h5",
+    log:
+        "logs/local/{dataset}/{etag}/database.log",
+    benchmark:
+        "benchmarks/local/{dataset}/{etag}/database.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
     params:
         conf=lambda wc: EXTRACTOR[wc.etag],
         dataset=lambda wc: DATASETS[wc.dataset],
         k=K,
         device=config["device"],
-    log:
-        "logs/local/{dataset}/{etag}/database.log",
-    benchmark:
-        "benchmarks/local/{dataset}/{etag}/database.tsv"
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=120,
-    conda:
-        ENV
     script:
         "../workflow/scripts/local_database.py"
 
@@ -32,19 +32,19 @@ rule local_queries:
         ready=dataset_ready,
     output:
         "results/{dataset}/local/{etag}/queries_{split}.h5",
-    params:
-        conf=lambda wc: EXTRACTOR[wc.etag],
-        dataset=lambda wc: DATASETS[wc.dataset],
-        device=config["device"],
     log:
         "logs/local/{dataset}/{etag}/queries_{split}.log",
     benchmark:
         "benchmarks/local/{dataset}/{etag}/queries_{split}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=6000,
         runtime=60,
-    conda:
-        ENV
+    params:
+        conf=lambda wc: EXTRACTOR[wc.etag],
+        dataset=lambda wc: DATASETS[wc.dataset],
+        device=config["device"],
     script:
         "../workflow/scripts/local_queries.py"

@@ -14,28 +14,32 @@ rule tables:
         ),
     output:
         recall_csv=report(
-            "results/tables/recall.csv", category="Tables", caption="../report/recall.rst"
+            "results/tables/recall.csv",
+            category="Tables",
+            caption="../report/recall.rst",
         ),
         recall_md="results/tables/recall.md",
         latency_csv=report(
-            "results/tables/latency.csv", category="Tables", caption="../report/latency.rst"
+            "results/tables/latency.csv",
+            category="Tables",
+            caption="../report/latency.rst",
         ),
         latency_md="results/tables/latency.md",
         sweep_csv="results/tables/recall_vs_k.csv",
-    params:
-        runs=RUNS,
-        k=K,
-        config=config,
     log:
         "logs/report/tables.log",
     benchmark:
         "benchmarks/report/tables.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        runs=RUNS,
+        k=K,
+        config=config,
     script:
         "../workflow/scripts/tables.py"
 
@@ -61,45 +65,20 @@ rule plots:
             category="Plots",
             caption="../report/recall_vs_severity.rst",
         ),
-    params:
-        severity=severity_levels(),
     log:
         "logs/report/plots.log",
     benchmark:
         "benchmarks/report/plots.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        severity=severity_levels(),
     script:
         "../workflow/scripts/plots.py"
-
-
-def figure_inputs(wc):
-    runs = [
-        r
-        for r in RUNS
-        if (r["dataset"], r["split"], r["gdesc"]) == (wc.dataset, wc.split, wc.gtag)
-    ]
-    files = {
-        "retrieval": f"results/{wc.dataset}/{wc.split}/retrieval/{wc.gtag}-K{wc.k}.h5",
-        "rerank": [
-            f"results/{wc.dataset}/{wc.split}/rerank/{wc.gtag}-K{wc.k}/{r['method']}.parquet"
-            for r in runs
-        ],
-        "features": sorted(
-            {
-                f"results/{wc.dataset}/local/{r['extractor']}/{f}.h5"
-                for r in runs
-                for f in ("database", f"queries_{wc.split}")
-            }
-        ),
-    }
-    if "synth" in DATASETS[wc.dataset]:
-        files["ready"] = f"resources/{wc.dataset}/meta.json"
-    return files
 
 
 rule figures:
@@ -113,25 +92,26 @@ rule figures:
             subcategory="{dataset} {split}",
             caption="../report/figures.rst",
         ),
+    log:
+        "logs/report/figures/{dataset}/{split}/{gtag}-K{k}.log",
+    benchmark:
+        "benchmarks/report/figures/{dataset}/{split}/{gtag}-K{k}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         dataset=lambda wc: DATASETS[wc.dataset],
         runs=lambda wc: [
             r
             for r in RUNS
-            if (r["dataset"], r["split"], r["gdesc"]) == (wc.dataset, wc.split, wc.gtag)
+            if (r["dataset"], r["split"], r["gdesc"])
+            == (wc.dataset, wc.split, wc.gtag)
         ],
         methods=METHOD,
         num_queries=config["report"].get("num_queries", 4),
         failures_only=config["report"].get("failures_only", False),
-    log:
-        "logs/report/figures/{dataset}/{split}/{gtag}-K{k}.log",
-    benchmark:
-        "benchmarks/report/figures/{dataset}/{split}/{gtag}-K{k}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        ENV
     script:
         "../workflow/scripts/figures.py"

@@ -7,18 +7,18 @@ rule retrieve:
         queries="results/{dataset}/global/{gtag}/queries_{split}.h5",
     output:
         "results/{dataset}/{split}/retrieval/{gtag}-K{k}.h5",
-    params:
-        k=lambda wc: int(wc.k),
-        opts=config["retrieval"],
     log:
         "logs/retrieve/{dataset}/{split}/{gtag}-K{k}.log",
     benchmark:
         "benchmarks/retrieve/{dataset}/{split}/{gtag}-K{k}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        k=lambda wc: int(wc.k),
+        opts=config["retrieval"],
     script:
         "../workflow/scripts/retrieve.py"

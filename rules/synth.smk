@@ -4,18 +4,18 @@
 rule synth:
     output:
         "resources/{dataset}/meta.json",
-    params:
-        conf=lambda wc: DATASETS[wc.dataset]["synth"],
-        seed=config["seed"],
     log:
         "logs/synth/{dataset}.log",
     benchmark:
         "benchmarks/synth/{dataset}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        conf=lambda wc: DATASETS[wc.dataset]["synth"],
+        seed=config["seed"],
     script:
         "../workflow/scripts/synth.py"

@@ -1,12 +1,15 @@
 import copy
 
 import pytest
+
 from vgrerank.config import load_config, validate_config
 from vgrerank.errors import ConfigError
 from vgrerank.local.registry import get_preset, parse_method
 
 GOOD = {
-    "datasets": {"city": {"format": "vg", "root": "resources/city", "splits": ["night"], "synth": {}}},
+    "datasets": {
+        "city": {"format": "vg", "root": "resources/city", "splits": ["night"], "synth": {}}
+    },
     "global": ["vlad-rootsift-64"],
     "methods": ["sift+mnn+magsac"],
 }
@@ -56,7 +59,12 @@ def test_method_tags_encode_parameters():
     m2 = parse_method("sift+mnn+magsac5", user)
     assert m2["scorer"]["threshold"] == 5.0 and m2["scorer"]["method"] == "magsac"
     assert m2["tag"].startswith("sift-n4096+mnn+magsac5-")
-    assert parse_method("sift+mnn+magsac5", {"scorers": {"magsac5": {"base": "magsac", "threshold": 6.0}}})["tag"] != m2["tag"]
+    assert (
+        parse_method(
+            "sift+mnn+magsac5", {"scorers": {"magsac5": {"base": "magsac", "threshold": 6.0}}}
+        )["tag"]
+        != m2["tag"]
+    )
     with pytest.raises(ConfigError, match="unknown extractor preset 'surf'"):
         get_preset("extractor", "surf")
     assert parse_method("aliked+lightglue+magsac")["matcher"]["features"] == "aliked"

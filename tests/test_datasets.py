@@ -1,21 +1,37 @@
 import numpy as np
 import pytest
 from PIL import Image
+
 from vgrerank.datasets import ImageInfo, format_name, load_dataset, parse_name
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.imageio import load_image
 
-SFXL = "@0544388.51@4172758.25@10@S@037.70098@-122.49646@kPnABhWJ1kA61eMNPLs1vQ@@210@@@@201606@@.jpg"
+SFXL = (
+    "@0544388.51@4172758.25@10@S@037.70098@-122.49646@kPnABhWJ1kA61eMNPLs1vQ@@210@@@@201606@@.jpg"
+)
 
 
 def test_parse_and_format_roundtrip():
     info = parse_name("some/folder/" + SFXL)
-    assert (info.utm_east, info.utm_north, info.utm_zone_number, info.utm_zone_letter) == (544388.51, 4172758.25, 10, "S")
+    assert (info.utm_east, info.utm_north, info.utm_zone_number, info.utm_zone_letter) == (
+        544388.51,
+        4172758.25,
+        10,
+        "S",
+    )
     assert info.heading == 210 and info.pitch is None and info.timestamp == "201606"
     assert format_name(info) == SFXL
 
 
-@pytest.mark.parametrize("bad", ["photo.jpg", "@12@34@.jpg", "@abc@4172758.25@10@S@@@@@@@@@@@@.jpg", "@@4172758.25@10@S@@@@@@@@@@@@.jpg"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "photo.jpg",
+        "@12@34@.jpg",
+        "@abc@4172758.25@10@S@@@@@@@@@@@@.jpg",
+        "@@4172758.25@10@S@@@@@@@@@@@@.jpg",
+    ],
+)
 def test_bad_names_are_named(bad):
     with pytest.raises(DataError, match=bad.replace(".", r"\.")[:5]):
         parse_name(bad)
@@ -28,8 +44,16 @@ def _img(path, value=128):
 
 def _vg_tree(root):
     for i, (e, n) in enumerate([(100, 0), (110, 0), (300, 0)]):
-        _img(root / "images/test/database" / format_name(ImageInfo(380000 + e, 3950000 + n, 54, "S", heading=90 * i)))
-    _img(root / "images/test/queries_night" / format_name(ImageInfo(380105, 3950001, 54, "S", heading=0)))
+        _img(
+            root
+            / "images/test/database"
+            / format_name(ImageInfo(380000 + e, 3950000 + n, 54, "S", heading=90 * i))
+        )
+    _img(
+        root
+        / "images/test/queries_night"
+        / format_name(ImageInfo(380105, 3950001, 54, "S", heading=0))
+    )
 
 
 def test_vg_dataset_and_positives(tmp_path):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from vgrerank.datasets.positives import positives_within
 from vgrerank.evaluate import chance_recall, depth_sweep, recall_at_n, rerank_predictions
 

@@ -6,6 +6,7 @@ import textwrap
 
 import numpy as np
 import pytest
+
 from vgrerank.errors import DataError
 from vgrerank.io import atomic_path
 from vgrerank.io.local_h5 import FeatureStore, write_features
@@ -52,7 +53,9 @@ def test_killed_writer_leaves_no_complete_file(tmp_path):
 def test_feature_roundtrip(tmp_path):
     rng = np.random.default_rng(0)
     feats = {
-        "images/test/database/a.jpg": Features(rng.random((7, 2)) * 100, rng.random((7, 128)), rng.random(7), (640, 480)),
+        "images/test/database/a.jpg": Features(
+            rng.random((7, 2)) * 100, rng.random((7, 128)), rng.random(7), (640, 480)
+        ),
         "b.jpg": Features(np.zeros((0, 2)), np.zeros((0, 128)), np.zeros(0), (10, 20)),
     }
     path = tmp_path / "f.h5"
@@ -60,8 +63,12 @@ def test_feature_roundtrip(tmp_path):
     with FeatureStore(path) as store:
         assert sorted(store.names()) == sorted(feats)
         a = store["images/test/database/a.jpg"]
-        np.testing.assert_allclose(a.keypoints, feats["images/test/database/a.jpg"].keypoints, rtol=1e-6)
-        np.testing.assert_allclose(a.descriptors, feats["images/test/database/a.jpg"].descriptors, atol=1e-3)
+        np.testing.assert_allclose(
+            a.keypoints, feats["images/test/database/a.jpg"].keypoints, rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            a.descriptors, feats["images/test/database/a.jpg"].descriptors, atol=1e-3
+        )
         assert a.size == (640, 480) and store.time("b.jpg") == 0.5 and len(store["b.jpg"]) == 0
         with pytest.raises(DataError, match="missing.jpg"):
             store["missing.jpg"]

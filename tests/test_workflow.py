@@ -24,9 +24,16 @@ TINY = {
             "format": "vg",
             "splits": ["day", "night"],
             "synth": {
-                "width": 320, "height": 240, "blocks_x": 1, "blocks_y": 1, "db_spacing_m": 10.0,
+                "width": 320,
+                "height": 240,
+                "blocks_x": 1,
+                "blocks_y": 1,
+                "db_spacing_m": 10.0,
                 "db_headings": 2,
-                "queries": {"day": {"condition": "day", "n": 5}, "night": {"condition": "night", "n": 5, "ambient": 0.05}},
+                "queries": {
+                    "day": {"condition": "day", "n": 5},
+                    "night": {"condition": "night", "n": 5, "ambient": 0.05},
+                },
             },
         }
     },
@@ -40,11 +47,25 @@ TINY = {
 
 def run(workdir: Path, configfile: Path, *extra: str) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
-           "--configfile", str(configfile), *extra]
+    cmd = [
+        *SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        "--configfile",
+        str(configfile),
+        *extra,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     if proc.returncode != 0:
-        logs = "\n".join(p.read_text()[-3000:] for p in (workdir / "logs").rglob("*.log")) if (workdir / "logs").exists() else ""
+        logs = (
+            "\n".join(p.read_text()[-3000:] for p in (workdir / "logs").rglob("*.log"))
+            if (workdir / "logs").exists()
+            else ""
+        )
         raise AssertionError(f"snakemake failed:\n{proc.stderr[-6000:]}\n--- job logs ---\n{logs}")
     return proc.stdout + proc.stderr
 
@@ -76,7 +97,18 @@ def tiny_run(tmp_path_factory):
 def test_tables_plots_figures(tiny_run):
     work, _ = tiny_run
     recall = pd.read_csv(work / "results/tables/recall.csv")
-    assert list(recall.columns[:10]) == ["dataset", "split", "method", "K", "threshold_m", "R@1", "R@5", "R@10", "R@20", "R@100"]
+    assert list(recall.columns[:10]) == [
+        "dataset",
+        "split",
+        "method",
+        "K",
+        "threshold_m",
+        "R@1",
+        "R@5",
+        "R@10",
+        "R@20",
+        "R@100",
+    ]
     assert set(recall.split) == {"day", "night"}
     methods = set(recall.method)
     assert {"retrieval", "chance", "sift-n4096+mnn+magsac-3px", "orb-n4096+mnn+count"} <= methods
@@ -91,11 +123,16 @@ def test_tables_plots_figures(tiny_run):
         assert (work / p).stat().st_size > 1000
     figs = work / "results/figures/tinycity/night/vlad-rootsift-k64-K8"
     assert (figs / "strips_sift-n4096+mnn+magsac-3px.png").is_file()
-    rr = pd.read_parquet(work / "results/tinycity/night/rerank/vlad-rootsift-k64-K8/sift-n4096+mnn+magsac-3px.parquet")
+    rr = pd.read_parquet(
+        work
+        / "results/tinycity/night/rerank/vlad-rootsift-k64-K8/sift-n4096+mnn+magsac-3px.parquet"
+    )
     assert len(rr) == 5 * 8 and sorted(rr[rr["query"] == 0]["rank"]) == list(range(8))
     assert (work / "results/tables/recall.csv.provenance.json").is_file()
     # every rule logged and benchmarked
-    assert any((work / "logs/rerank").rglob("*.log")) and any((work / "benchmarks/rerank").rglob("*.tsv"))
+    assert any((work / "logs/rerank").rglob("*.log")) and any(
+        (work / "benchmarks/rerank").rglob("*.tsv")
+    )
 
 
 def test_nothing_to_do_then_only_new_method(tiny_run):
@@ -109,7 +146,14 @@ def test_nothing_to_do_then_only_new_method(tiny_run):
     counts = job_counts(run(work, cfg2, "-n"))
     # two splits: one rerank + evaluation each; no extraction, retrieval or rendering
     assert counts.get("rerank") == 2 and counts.get("evaluate_method") == 2
-    assert not {"synth", "global_database", "global_queries", "retrieve", "local_database", "local_queries"} & set(counts)
+    assert not {
+        "synth",
+        "global_database",
+        "global_queries",
+        "retrieve",
+        "local_database",
+        "local_queries",
+    } & set(counts)
 
 
 def test_own_dataset_from_manifest(tiny_run, tmp_path):
@@ -125,18 +169,39 @@ def test_own_dataset_from_manifest(tiny_run, tmp_path):
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(f, dst)
             info = parse_name(f)
-            rows.append([f"{sub}/{dst.name}", info.utm_east, info.utm_north, info.heading, "night" if kind == "query" else "", kind])
+            rows.append(
+                [
+                    f"{sub}/{dst.name}",
+                    info.utm_east,
+                    info.utm_north,
+                    info.heading,
+                    "night" if kind == "query" else "",
+                    kind,
+                ]
+            )
     with (data / "manifest.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["name", "east", "north", "heading", "condition", "set"])
         w.writerows(rows)
     cfg = tmp_path / "my.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "run_datasets": ["mydata"],
-        "datasets": {"mydata": {"format": "manifest", "manifest": str(data / "manifest.csv"), "splits": ["night"]}},
-        "global": ["vlad-rootsift-64"], "retrieval": {"k": 8}, "methods": ["orb+mnn+count"],
-        "report": {"figures": False},
-    }))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "run_datasets": ["mydata"],
+                "datasets": {
+                    "mydata": {
+                        "format": "manifest",
+                        "manifest": str(data / "manifest.csv"),
+                        "splits": ["night"],
+                    }
+                },
+                "global": ["vlad-rootsift-64"],
+                "retrieval": {"k": 8},
+                "methods": ["orb+mnn+count"],
+                "report": {"figures": False},
+            }
+        )
+    )
     run(work, cfg)
     recall = pd.read_csv(work / "results/tables/recall.csv")
     assert set(recall.dataset) == {"mydata"} and set(recall.split) == {"night"}

@@ -81,13 +81,17 @@ def _check_semantics(config: dict, source: str) -> None:
             except ConfigError as exc:
                 raise ConfigError(f"{source}: datasets.{name}.methods[{i}]: {exc}") from None
         if ds["format"] in ("vg", "frames") and "root" not in ds:
-            raise ConfigError(f"{source}: datasets.{name}.root: required for format {ds['format']!r}")
+            raise ConfigError(
+                f"{source}: datasets.{name}.root: required for format {ds['format']!r}"
+            )
         if ds["format"] == "manifest" and "manifest" not in ds:
             raise ConfigError(f"{source}: datasets.{name}.manifest: required for format 'manifest'")
         if ds["format"] == "vg" and "splits" not in ds:
             raise ConfigError(f"{source}: datasets.{name}.splits: required for format 'vg'")
         if "synth" in ds and ds["format"] != "vg":
-            raise ConfigError(f"{source}: datasets.{name}.synth: generated datasets use format 'vg'")
+            raise ConfigError(
+                f"{source}: datasets.{name}.synth: generated datasets use format 'vg'"
+            )
 
 
 def load_config(path: str | Path) -> dict:

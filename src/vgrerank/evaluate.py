@@ -64,7 +64,9 @@ def chance_recall(
     return out
 
 
-def rerank_predictions(retrieval: np.ndarray, scores: np.ndarray, depth: int | None = None) -> np.ndarray:
+def rerank_predictions(
+    retrieval: np.ndarray, scores: np.ndarray, depth: int | None = None
+) -> np.ndarray:
     """Re-order the first ``depth`` retrieval candidates of each query by descending score.
 
     ``retrieval`` [Q, K] database indices in retrieval order; ``scores`` [Q, K2] scores of the

@@ -81,8 +81,14 @@ def rerank(
             qf = qstore[qname]
             cand = indices[i, :k]
             valid = np.flatnonzero(cand >= 0)  # approximate indices may return fewer than k
-            part = score_candidates(qf, [dbstore[db_names[cand[j]]] for j in valid], matcher, scorer)
-            res = {"score": np.full(k, -np.inf), "inliers": np.zeros(k, int), "num_matches": np.zeros(k, int)}
+            part = score_candidates(
+                qf, [dbstore[db_names[cand[j]]] for j in valid], matcher, scorer
+            )
+            res = {
+                "score": np.full(k, -np.inf),
+                "inliers": np.zeros(k, int),
+                "num_matches": np.zeros(k, int),
+            }
             for key in res:
                 res[key][valid] = part[key]
             res["t_match"], res["t_score"] = part["t_match"], part["t_score"]
@@ -91,14 +97,37 @@ def rerank(
             new_rank[order] = np.arange(k)
             for r in range(k):
                 rows.append(
-                    (i, qname, r, int(new_rank[r]), int(cand[r]), db_names[cand[r]] if cand[r] >= 0 else "",
-                     float(res["score"][r]), int(res["inliers"][r]), int(res["num_matches"][r]),
-                     qstore.time(qname), float(res["t_match"]), float(res["t_score"]))
+                    (
+                        i,
+                        qname,
+                        r,
+                        int(new_rank[r]),
+                        int(cand[r]),
+                        db_names[cand[r]] if cand[r] >= 0 else "",
+                        float(res["score"][r]),
+                        int(res["inliers"][r]),
+                        int(res["num_matches"][r]),
+                        qstore.time(qname),
+                        float(res["t_match"]),
+                        float(res["t_score"]),
+                    )
                 )
     df = pd.DataFrame(
         rows,
-        columns=["query", "query_name", "retrieval_rank", "rank", "db_index", "db_name", "score",
-                 "inliers", "num_matches", "t_extract", "t_match", "t_score"],
+        columns=[
+            "query",
+            "query_name",
+            "retrieval_rank",
+            "rank",
+            "db_index",
+            "db_name",
+            "score",
+            "inliers",
+            "num_matches",
+            "t_extract",
+            "t_match",
+            "t_score",
+        ],
     )
     meta = {"method": method, "k": k, "retrieval": str(retrieval_h5), **provenance(method)}
     write_parquet(df, Path(out), meta)

@@ -37,6 +37,7 @@ import numpy as np
 from .errors import ConfigError, DataError
 from .io.atomic import atomic_path
 from .io.global_h5 import check_compatible, read_global
+from .io.h5util import open_h5
 from .io.provenance import provenance_json
 
 INDEX_TYPES = ("flat", "ivf", "hnsw")
@@ -165,13 +166,7 @@ def retrieve(
 
 def read_retrieval(path: str | Path) -> Retrieval:
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: retrieval file not found")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from exc
-    with f:
+    with open_h5(path, "retrieval") as f:
         for key in ("indices", "distances", "query_names", "db_names"):
             if key not in f:
                 raise DataError(f"{path}: missing dataset '/{key}' (not a retrieval file?)")

@@ -16,13 +16,31 @@ with logged(sm.log[0]):
     ret = read_retrieval(sm.input.retrieval)
     q = ds.split(wc.split)
     if list(ret.query_names) != q.names:
-        raise RuntimeError(f"{sm.input.retrieval}: query names differ from dataset split {wc.split}")
+        raise RuntimeError(
+            f"{sm.input.retrieval}: query names differ from dataset split {wc.split}"
+        )
     positives = ds.positives(wc.split)
     indices = np.asarray(ret.indices)
-    common = dict(dataset=wc.dataset, split=wc.split, gdesc=wc.gtag, threshold_m=ds.threshold_m, ns=sm.params.ns)
+    common = dict(
+        dataset=wc.dataset,
+        split=wc.split,
+        gdesc=wc.gtag,
+        threshold_m=ds.threshold_m,
+        ns=sm.params.ns,
+    )
     if "rerank" in sm.input.keys():
         df = pd.read_parquet(sm.input.rerank)
-        evaluate_rerank(indices, df, positives, sm.output.recall, sm.output.sweep, method=wc.method,
-                        k_sweep=sm.params.k_sweep, **common)
+        evaluate_rerank(
+            indices,
+            df,
+            positives,
+            sm.output.recall,
+            sm.output.sweep,
+            method=wc.method,
+            k_sweep=sm.params.k_sweep,
+            **common,
+        )
     else:
-        evaluate_retrieval(indices, positives, len(ds.database), sm.output[0], k=int(wc.k), **common)
+        evaluate_retrieval(
+            indices, positives, len(ds.database), sm.output[0], k=int(wc.k), **common
+        )

@@ -22,4 +22,6 @@ with logged(sm.log[0]):
     ]
     out = Path(sm.output[0])
     out.mkdir(parents=True, exist_ok=True)
-    make_figures(ds, wc.split, sm.input.retrieval, runs, out, sm.params.num_queries, sm.params.failures_only)
+    make_figures(
+        ds, wc.split, sm.input.retrieval, runs, out, sm.params.num_queries, sm.params.failures_only
+    )

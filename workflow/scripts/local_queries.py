@@ -9,4 +9,6 @@ sm = snakemake  # noqa: F821
 with logged(sm.log[0]):
     ds = load_dataset(sm.wildcards.dataset, sm.params.dataset)
     names = ds.split(sm.wildcards.split).names
-    extract_images(sm.params.conf, ds.root, names, sm.output[0], sm.params.device, desc=sm.wildcards.split)
+    extract_images(
+        sm.params.conf, ds.root, names, sm.output[0], sm.params.device, desc=sm.wildcards.split
+    )

@@ -8,6 +8,10 @@ sm = snakemake  # noqa: F821
 with logged(sm.log[0]):
     opts = {k: v for k, v in sm.params.opts.items() if k not in ("k", "index")}
     retrieve(
-        sm.input.database, sm.input.queries, sm.output[0], k=sm.params.k,
-        index=sm.params.opts.get("index", "flat"), **opts,
+        sm.input.database,
+        sm.input.queries,
+        sm.output[0],
+        k=sm.params.k,
+        index=sm.params.opts.get("index", "flat"),
+        **opts,
     )

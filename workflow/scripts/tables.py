@@ -17,4 +17,10 @@ with logged(sm.log[0]):
         )
         for r in sm.params.runs
     ]
-    aggregate(sm.input.recall, sm.input.sweep, runs, Path(sm.output.recall_csv).parent, conf=dict(sm.params.config))
+    aggregate(
+        sm.input.recall,
+        sm.input.sweep,
+        runs,
+        Path(sm.output.recall_csv).parent,
+        conf=dict(sm.params.config),
+    )

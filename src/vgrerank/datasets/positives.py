@@ -37,7 +37,9 @@ def positives_within(
         if db_heading is None or q_heading is None:
             raise ValueError("heading-aware positives need database and query headings")
         if np.isnan(db_heading).any() or np.isnan(q_heading).any():
-            raise ValueError("heading-aware positives need every image's heading (some are unknown)")
+            raise ValueError(
+                "heading-aware positives need every image's heading (some are unknown)"
+            )
         out = [
             ix[heading_difference(db_heading[ix], q_heading[i]) <= max_heading_deg]
             for i, ix in enumerate(out)

@@ -71,7 +71,9 @@ def _float(value: str, path: Path, line: int, column: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise DataError(f"{path}:{line}: column {column!r} value {value!r} is not a number") from None
+        raise DataError(
+            f"{path}:{line}: column {column!r} value {value!r} is not a number"
+        ) from None
 
 
 def read_manifest(name: str, manifest: str | Path, root: str | Path | None = None, **kw) -> Dataset:
@@ -115,8 +117,12 @@ def read_manifest(name: str, manifest: str | Path, root: str | Path | None = Non
         heading = row.get("heading")
         d = sets.setdefault(key, {"names": [], "utm": [], "heading": []})
         d["names"].append(img)
-        d["utm"].append((_float(row["east"], manifest, i, "east"), _float(row["north"], manifest, i, "north")))
-        d["heading"].append(_float(heading, manifest, i, "heading") if heading not in (None, "") else np.nan)
+        d["utm"].append(
+            (_float(row["east"], manifest, i, "east"), _float(row["north"], manifest, i, "north"))
+        )
+        d["heading"].append(
+            _float(heading, manifest, i, "heading") if heading not in (None, "") else np.nan
+        )
     if "database" not in sets:
         raise DataError(f"{manifest}: no database rows (set=database)")
     splits = {k: v for k, v in sets.items() if k != "database"}
@@ -129,7 +135,9 @@ def read_manifest(name: str, manifest: str | Path, root: str | Path | None = Non
             [d["names"][j] for j in order], np.array(d["utm"])[order], np.array(d["heading"])[order]
         )
 
-    return Dataset(name, root, to_set(sets["database"]), {k: to_set(v) for k, v in splits.items()}, **kw)
+    return Dataset(
+        name, root, to_set(sets["database"]), {k: to_set(v) for k, v in splits.items()}, **kw
+    )
 
 
 def read_frames_dataset(
@@ -167,9 +175,13 @@ def read_frames_dataset(
         if not 0 <= qi < len(q_files):
             raise DataError(f"{gt_path}: query index {qi} out of range (0..{len(q_files) - 1})")
         if len(refs) and (refs.min() < 0 or refs.max() >= len(db_files)):
-            raise DataError(f"{gt_path}: query {qi} has reference indices outside 0..{len(db_files) - 1}")
+            raise DataError(
+                f"{gt_path}: query {qi} has reference indices outside 0..{len(db_files) - 1}"
+            )
         pos[qi] = np.sort(refs)
     nan = np.full((len(db_files), 2), np.nan)
     db = ImageSet([p.relative_to(root).as_posix() for p in db_files], nan)
-    q = ImageSet([p.relative_to(root).as_posix() for p in q_files], np.full((len(q_files), 2), np.nan))
+    q = ImageSet(
+        [p.relative_to(root).as_posix() for p in q_files], np.full((len(q_files), 2), np.nan)
+    )
     return Dataset(name, root, db, {split: q}, explicit_positives={split: pos}, **kw)

@@ -50,8 +50,11 @@ PUBLIC: dict[str, dict] = {
     "sf_xl_test": {
         "format": "vg",
         "root": "data/sf_xl/processed",
-        "splits": {"v1": "images/test/queries_v1", "v2": "images/test/queries_v2",
-                   "night": "images/test/queries_night"},
+        "splits": {
+            "v1": "images/test/queries_v1",
+            "v2": "images/test/queries_v2",
+            "night": "images/test/queries_night",
+        },
         "obtain": "SF-XL test set (Berton et al. 2022, CosPlace), request via "
         "https://github.com/gmberton/CosPlace",
     },

@@ -9,12 +9,10 @@ and may ``base`` on a built-in one; a user preset without a ``tag`` gets
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import importlib
-import json
 
 from ..errors import ConfigError
+from ..presets import resolve_preset
 
 GLOBAL_TYPES = {
     "vlad": "vlad:VLAD",
@@ -53,40 +51,9 @@ GLOBALS: dict[str, dict] = {
 }  # fmt: skip
 
 
-def _auto_tag(name: str, conf: dict) -> str:
-    params = {k: v for k, v in conf.items() if k != "tag"}
-    digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return f"{name}-{digest}"
-
-
 def get_global_preset(name: str, user_presets: dict | None = None) -> dict:
     """Resolve global-descriptor preset ``name`` (user presets first, then built-ins)."""
-    user = user_presets or {}
-    if name in user:
-        conf = copy.deepcopy(dict(user[name]))
-        base = conf.pop("base", None)
-        if base is not None:
-            if base not in GLOBALS:
-                raise ConfigError(f"presets.globals.{name}.base: unknown global preset {base!r}")
-            merged = {k: v for k, v in copy.deepcopy(GLOBALS[base]).items() if k != "tag"}
-            merged.update(conf)
-            conf = merged
-        conf.setdefault("tag", _auto_tag(name, conf))
-    elif name in GLOBALS:
-        conf = copy.deepcopy(GLOBALS[name])
-    else:
-        known = sorted(set(GLOBALS) | set(user))
-        raise ConfigError(f"unknown global descriptor preset {name!r}; known: {', '.join(known)}")
-    if conf.get("type") not in GLOBAL_TYPES:
-        raise ConfigError(
-            f"global preset {name!r}: type {conf.get('type')!r} is not one of {sorted(GLOBAL_TYPES)}"
-        )
-    tag = str(conf.get("tag", ""))
-    if not tag or "+" in tag or "/" in tag:
-        raise ConfigError(
-            f"global preset {name!r}: tag {tag!r} must be non-empty without '+' or '/'"
-        )
-    return conf
+    return resolve_preset("global descriptor", name, GLOBALS, GLOBAL_TYPES, user_presets, "global")
 
 
 def make_global(conf: dict):

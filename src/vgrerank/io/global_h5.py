@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 from .atomic import atomic_path
+from .h5util import open_h5
 from .provenance import provenance_json
 
 
@@ -80,13 +81,7 @@ def read_global(path: str | Path, descriptors: bool = True) -> GlobalFile:
     ``descriptors=False`` skips the matrix (returns an empty [0, D] array) for state-only reads.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: global descriptor file not found")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from exc
-    with f:
+    with open_h5(path, "global descriptor") as f:
         for key in ("descriptors", "names"):
             if key not in f or not isinstance(f[key], h5py.Dataset):
                 raise DataError(f"{path}: missing dataset '/{key}' (not a global descriptor file?)")

@@ -27,6 +27,7 @@ from ..errors import DataError
 from ..imageio import load_image
 from ..local.base import Features
 from .atomic import atomic_path
+from .h5util import open_h5
 from .provenance import provenance_json
 
 
@@ -50,7 +51,9 @@ def write_features(path: Path, items: Iterable[tuple[str, Features, float]], con
         f.attrs["complete"] = True
 
 
-def extract_features(extractor, conf: dict, root: Path, names: list[str], out: Path, desc: str = "") -> None:
+def extract_features(
+    extractor, conf: dict, root: Path, names: list[str], out: Path, desc: str = ""
+) -> None:
     """Extract features of ``names`` (relative to ``root``) and write them to ``out``."""
     if not names:
         raise DataError(f"{out}: no images to extract features from")
@@ -70,12 +73,7 @@ class FeatureStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise DataError(f"{self.path}: feature file not found")
-        try:
-            self.file = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise DataError(f"{self.path}: not a readable HDF5 file ({exc})") from None
+        self.file = open_h5(self.path, "feature")
         if not self.file.attrs.get("complete", False):
             raise DataError(f"{self.path}: feature file is incomplete (no 'complete' attribute)")
         self.conf = json.loads(self.file.attrs["conf"])
@@ -89,7 +87,9 @@ class FeatureStore:
             raise DataError(f"{self.path}: no features for image {name!r}")
         g = self.file[k]
         return Features(
-            g["keypoints"][()], g["descriptors"][()].astype(np.float32), g["scores"][()],
+            g["keypoints"][()],
+            g["descriptors"][()].astype(np.float32),
+            g["scores"][()],
             tuple(g.attrs["size"]),
         )
 

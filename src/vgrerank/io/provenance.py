@@ -10,7 +10,15 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("vgrerank", "numpy", "torch", "kornia", "opencv-contrib-python-headless", "faiss-cpu", "h5py")
+PACKAGES = (
+    "vgrerank",
+    "numpy",
+    "torch",
+    "kornia",
+    "opencv-contrib-python-headless",
+    "faiss-cpu",
+    "h5py",
+)
 
 
 def config_hash(conf) -> str:
@@ -30,7 +38,10 @@ def git_commit() -> str:
         if commit:
             dirty = subprocess.run(
                 ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=here, capture_output=True, text=True, timeout=5,
+                cwd=here,
+                capture_output=True,
+                text=True,
+                timeout=5,
             ).stdout.strip()
             return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

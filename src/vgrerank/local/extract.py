@@ -36,5 +36,7 @@ def build_extractor(conf: dict, device: str = "auto"):
     return make_extractor(params)
 
 
-def extract_images(conf: dict, root: Path, names: list[str], out: Path, device: str = "auto", desc: str = "") -> None:
+def extract_images(
+    conf: dict, root: Path, names: list[str], out: Path, device: str = "auto", desc: str = ""
+) -> None:
     extract_features(build_extractor(conf, device), conf, Path(root), names, Path(out), desc=desc)

@@ -11,12 +11,10 @@ classes are imported lazily so that listing presets never imports torch.
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import importlib
-import json
 
 from ..errors import ConfigError
+from ..presets import resolve_preset
 
 EXTRACTOR_TYPES = {
     "sift": "extractors.opencv:SIFT",
@@ -45,11 +43,21 @@ EXTRACTORS: dict[str, dict] = {
     "rootsift": {"type": "rootsift", "max_keypoints": 4096, "tag": "rootsift-n4096"},
     "orb": {"type": "orb", "max_keypoints": 4096, "tag": "orb-n4096"},
     "akaze": {"type": "akaze", "max_keypoints": 4096, "tag": "akaze-n4096"},
-    "aliked": {"type": "aliked", "model": "aliked-n16", "max_keypoints": 2048, "tag": "aliked-n16-k2048"},
+    "aliked": {
+        "type": "aliked",
+        "model": "aliked-n16",
+        "max_keypoints": 2048,
+        "tag": "aliked-n16-k2048",
+    },
     "disk": {"type": "disk", "max_keypoints": 2048, "tag": "disk-k2048"},
     "xfeat": {"type": "xfeat", "max_keypoints": 4096, "tag": "xfeat-k4096"},
     "alike": {"type": "alike", "model": "alike-t", "max_keypoints": 2048, "tag": "alike-t-k2048"},
-    "r2d2": {"type": "r2d2", "model": "r2d2_WASF_N16", "max_keypoints": 5000, "tag": "r2d2-wasf-n16-k5000"},
+    "r2d2": {
+        "type": "r2d2",
+        "model": "r2d2_WASF_N16",
+        "max_keypoints": 5000,
+        "tag": "r2d2-wasf-n16-k5000",
+    },
 }
 MATCHERS: dict[str, dict] = {
     "mnn": {"type": "mnn", "ratio": None, "tag": "mnn"},
@@ -72,41 +80,13 @@ KINDS = {
 }
 
 
-def _auto_tag(name: str, conf: dict) -> str:
-    params = {k: v for k, v in conf.items() if k != "tag"}
-    digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{name}-{digest}"
-
-
 def get_preset(kind: str, name: str, user: dict | None = None) -> dict:
     """Resolve preset ``name`` of ``kind`` ('extractor'|'matcher'|'scorer').
 
     ``user`` holds config-defined presets for that kind; they may ``base`` on a built-in one.
     """
     presets, types = KINDS[kind]
-    user = user or {}
-    if name in user:
-        conf = dict(user[name])
-        base = conf.pop("base", None)
-        if base is not None:
-            if base not in presets:
-                raise ConfigError(f"presets.{kind}s.{name}.base: unknown {kind} preset {base!r}")
-            merged = {k: v for k, v in presets[base].items() if k != "tag"}
-            merged.update(conf)
-            conf = merged
-        conf.setdefault("tag", _auto_tag(name, conf))
-    elif name in presets:
-        conf = copy.deepcopy(presets[name])
-    else:
-        known = sorted(set(presets) | set(user))
-        raise ConfigError(f"unknown {kind} preset {name!r}; known: {', '.join(known)}")
-    if conf.get("type") not in types:
-        raise ConfigError(
-            f"{kind} preset {name!r}: type {conf.get('type')!r} is not one of {sorted(types)}"
-        )
-    if "+" in conf["tag"] or "/" in conf["tag"]:
-        raise ConfigError(f"{kind} preset {name!r}: tag {conf['tag']!r} must not contain '+' or '/'")
-    return conf
+    return resolve_preset(kind, name, presets, types, user)
 
 
 def parse_method(method: str, user_presets: dict | None = None) -> dict:

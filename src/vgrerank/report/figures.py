@@ -30,8 +30,11 @@ def bordered(image: np.ndarray, colour, width: int = 8) -> np.ndarray:
     return cv2.copyMakeBorder(image, width, width, width, width, cv2.BORDER_CONSTANT, value=colour)
 
 
-def keypoint_figure(rows: Sequence[tuple[str, np.ndarray, Features, np.ndarray, Features]], out: Path,
-                    titles: tuple[str, str] = ("night query", "day positive")) -> None:
+def keypoint_figure(
+    rows: Sequence[tuple[str, np.ndarray, Features, np.ndarray, Features]],
+    out: Path,
+    titles: tuple[str, str] = ("night query", "day positive"),
+) -> None:
     """``rows``: (extractor tag, query image, query features, positive image, positive features)."""
     fig, axes = plt.subplots(len(rows), 2, figsize=(9, 3.2 * len(rows)), squeeze=False)
     for (tag, qi, qf, pi, pf), ax in zip(rows, axes, strict=True):
@@ -44,8 +47,16 @@ def keypoint_figure(rows: Sequence[tuple[str, np.ndarray, Features, np.ndarray, 
     _save(fig, out)
 
 
-def match_panel(ax, img0: np.ndarray, img1: np.ndarray, k0: np.ndarray, k1: np.ndarray,
-                inliers: np.ndarray | None, title: str, max_lines: int = 200) -> None:
+def match_panel(
+    ax,
+    img0: np.ndarray,
+    img1: np.ndarray,
+    k0: np.ndarray,
+    k1: np.ndarray,
+    inliers: np.ndarray | None,
+    title: str,
+    max_lines: int = 200,
+) -> None:
     """Side-by-side images with matches: inliers green, outliers faint red."""
     h = max(img0.shape[0], img1.shape[0])
     pad = lambda im: np.pad(im, ((0, h - im.shape[0]), (0, 0), (0, 0)))  # noqa: E731
@@ -72,7 +83,9 @@ def matches_figure(panels: Sequence[dict], out: Path) -> None:
     _save(fig, out)
 
 
-def prediction_strips(root: Path, queries: Sequence[dict], out: Path, thumb: int = 160, top: int = 5) -> None:
+def prediction_strips(
+    root: Path, queries: Sequence[dict], out: Path, thumb: int = 160, top: int = 5
+) -> None:
     """``queries``: dicts with ``query`` (name), ``before``/``after`` (top db names) and
     ``correct_before``/``correct_after`` (booleans); one block of two rows per query."""
     n = max(len(queries), 1)
@@ -91,7 +104,9 @@ def prediction_strips(root: Path, queries: Sequence[dict], out: Path, thumb: int
                 a.axis("off")
                 if j < len(q[key]):
                     ok = bool(q[f"correct_{key}"][j])
-                    a.imshow(bordered(_thumb(load_image(root / q[key][j]), thumb), GREEN if ok else RED))
+                    a.imshow(
+                        bordered(_thumb(load_image(root / q[key][j]), thumb), GREEN if ok else RED)
+                    )
                     if row == 0:
                         a.set_title(f"top-{j + 1}", fontsize=8)
     if not queries:
@@ -102,4 +117,6 @@ def prediction_strips(root: Path, queries: Sequence[dict], out: Path, thumb: int
 def _thumb(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     s = size / max(h, w)
-    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA
+    )

@@ -30,13 +30,20 @@ def recall_vs_time(recall: pd.DataFrame, latency: pd.DataFrame, out: Path) -> No
     fig, axes = _panels(len(keys))
     for ax, (ds, split) in zip(axes, keys, strict=False):
         r = recall[(recall.dataset == ds) & (recall.split == split)]
-        lat = latency[(latency.dataset == ds) & (latency.split == split)] if len(latency) else latency
+        lat = (
+            latency[(latency.dataset == ds) & (latency.split == split)] if len(latency) else latency
+        )
         for _, row in lat.iterrows():
             rr = r[(r.method == row.method) & (r.gdesc == row.gdesc)]
             if len(rr):
                 ax.scatter(row.total_ms, 100 * rr["R@1"].iloc[0], s=40)
-                ax.annotate(row.method, (row.total_ms, 100 * rr["R@1"].iloc[0]), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
+                ax.annotate(
+                    row.method,
+                    (row.total_ms, 100 * rr["R@1"].iloc[0]),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
         for name, style in (("retrieval", "--"), ("chance", ":")):
             base = r[r.method == name]
             if len(base):
@@ -56,10 +63,14 @@ def recall_vs_k(sweep: pd.DataFrame, recall: pd.DataFrame, out: Path) -> None:
     fig, axes = _panels(len(keys))
     for ax, (ds, split) in zip(axes, keys, strict=False):
         s = sweep[(sweep.dataset == ds) & (sweep.split == split)]
+        several = s["gdesc"].nunique() > 1
         for (gdesc, method), g in s.groupby(["gdesc", "method"]):
             g = g.sort_values("K")
-            ax.plot(g.K, 100 * g["R@1"], marker="o", ms=3, label=method)
-        base = recall[(recall.dataset == ds) & (recall.split == split) & (recall.method == "retrieval")]
+            label = f"{gdesc}: {method}" if several else method
+            ax.plot(g.K, 100 * g["R@1"], marker="o", ms=3, label=label)
+        base = recall[
+            (recall.dataset == ds) & (recall.split == split) & (recall.method == "retrieval")
+        ]
         if len(base):
             ax.axhline(100 * base["R@1"].iloc[0], ls="--", c="grey", lw=1, label="retrieval")
         ax.set_xscale("log")
@@ -71,15 +82,26 @@ def recall_vs_k(sweep: pd.DataFrame, recall: pd.DataFrame, out: Path) -> None:
     _save(fig, out)
 
 
-def recall_vs_severity(recall: pd.DataFrame, severity: dict[tuple[str, str], float], out: Path,
-                       xlabel: str = "night ambient light (fraction of day)") -> None:
+def recall_vs_severity(
+    recall: pd.DataFrame,
+    severity: dict[tuple[str, str], float],
+    out: Path,
+    xlabel: str = "night ambient light (fraction of day)",
+) -> None:
     """The domain-shift curve: R@1 per method against a per-split severity value."""
     rows = recall[[(d, s) in severity for d, s in zip(recall.dataset, recall.split, strict=True)]]
     fig, ax = plt.subplots(figsize=(6, 4.2))
     if len(set(severity.values())) < 2:
-        ax.text(0.5, 0.5, "configure night query splits with two or more ambient levels\n"
-                "(datasets.<name>.synth.queries.<split>.ambient) to draw the domain-shift curve",
-                ha="center", va="center", fontsize=8, transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "configure night query splits with two or more ambient levels\n"
+            "(datasets.<name>.synth.queries.<split>.ambient) to draw the domain-shift curve",
+            ha="center",
+            va="center",
+            fontsize=8,
+            transform=ax.transAxes,
+        )
         ax.axis("off")
         _save(fig, out)
         return
@@ -88,7 +110,9 @@ def recall_vs_severity(recall: pd.DataFrame, severity: dict[tuple[str, str], flo
             continue
         x = [severity[(d, s)] for d, s in zip(g.dataset, g.split, strict=True)]
         d = pd.DataFrame({"x": x, "y": 100 * g["R@1"].to_numpy()}).groupby("x").mean().sort_index()
-        ax.plot(d.index, d.y, marker="o", ms=4, label=method, ls="--" if method == "retrieval" else "-")
+        ax.plot(
+            d.index, d.y, marker="o", ms=4, label=method, ls="--" if method == "retrieval" else "-"
+        )
     ax.set_xscale("log")
     ax.invert_xaxis()
     ax.set_xlabel(xlabel + " (harder to the right)")

@@ -17,7 +17,9 @@ from ..retrieval import read_retrieval
 from .figures import keypoint_figure, matches_figure, prediction_strips
 
 
-def _pick_queries(before_ok: np.ndarray, after_ok: np.ndarray, n: int, failures_only: bool) -> list[int]:
+def _pick_queries(
+    before_ok: np.ndarray, after_ok: np.ndarray, n: int, failures_only: bool
+) -> list[int]:
     """Queries re-ranking fixed first, then ones it broke, then the rest (or failures only)."""
     idx = np.arange(len(before_ok))
     fixed = idx[~before_ok & after_ok]
@@ -25,13 +27,20 @@ def _pick_queries(before_ok: np.ndarray, after_ok: np.ndarray, n: int, failures_
     if failures_only:
         pool = np.concatenate([idx[~after_ok & ~before_ok], broken])
     else:
-        pool = np.concatenate([fixed, broken, idx[before_ok & after_ok], idx[~before_ok & ~after_ok]])
+        pool = np.concatenate(
+            [fixed, broken, idx[before_ok & after_ok], idx[~before_ok & ~after_ok]]
+        )
     return [int(i) for i in pool[:n]]
 
 
 def make_figures(
-    ds: Dataset, split: str, retrieval_h5: Path, runs: list[dict], outdir: Path,
-    num_queries: int = 4, failures_only: bool = False,
+    ds: Dataset,
+    split: str,
+    retrieval_h5: Path,
+    runs: list[dict],
+    outdir: Path,
+    num_queries: int = 4,
+    failures_only: bool = False,
 ) -> list[Path]:
     """``runs``: dicts with ``method`` (parsed method), ``parquet``, ``queries_h5``, ``database_h5``.
     Writes ``strips_<method tag>.png`` per method, ``matches.png`` and ``keypoints.png``."""
@@ -71,18 +80,26 @@ def make_figures(
             qf = qs[qname]
             matcher, scorer = make_matcher(method["matcher"]), make_scorer(method["scorer"])
             qimg = load_image(ds.root / qname)
-            for label, j in (("before (retrieval top-1)", before[qi, 0]), ("after re-ranking top-1", after[qi, 0])):
+            for label, j in (
+                ("before (retrieval top-1)", before[qi, 0]),
+                ("after re-ranking top-1", after[qi, 0]),
+            ):
                 name = ret.db_names[j]
                 cf = dbs[name]
                 m = matcher.match(qf, cf)
                 k0, k1 = qf.keypoints[m[:, 0]], cf.keypoints[m[:, 1]]
                 s = scorer.score(k0, k1, qf, cf)
                 verdict = "correct" if int(j) in pos_sets[qi] else "wrong"
-                match_panels.append({
-                    "img0": qimg, "img1": load_image(ds.root / name), "k0": k0, "k1": k1,
-                    "inliers": s.inlier_mask,
-                    "title": f"{method['tag']}: {label}, {verdict}, {s.inliers} inliers / {len(m)} matches",
-                })
+                match_panels.append(
+                    {
+                        "img0": qimg,
+                        "img1": load_image(ds.root / name),
+                        "k0": k0,
+                        "k1": k1,
+                        "inliers": s.inlier_mask,
+                        "title": f"{method['tag']}: {label}, {verdict}, {s.inliers} inliers / {len(m)} matches",
+                    }
+                )
             etag = method["extractor"]["tag"]
             if etag not in seen_extractors:
                 cands = [int(j) for j in before[qi] if j >= 0 and int(j) in pos_sets[qi]]
@@ -95,6 +112,8 @@ def make_figures(
         matches_figure(match_panels, outdir / "matches.png")
         written.append(outdir / "matches.png")
     if kp_rows:
-        keypoint_figure(kp_rows, outdir / "keypoints.png", titles=(f"{split} query", "database positive"))
+        keypoint_figure(
+            kp_rows, outdir / "keypoints.png", titles=(f"{split} query", "database positive")
+        )
         written.append(outdir / "keypoints.png")
     return written

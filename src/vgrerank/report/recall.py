@@ -20,7 +20,14 @@ COLUMNS = ["dataset", "split", "gdesc", "method", "K", "threshold_m"]
 
 
 def _row(dataset, split, gdesc, method, k, thr, rec: dict[int, float]) -> dict:
-    row = {"dataset": dataset, "split": split, "gdesc": gdesc, "method": method, "K": k, "threshold_m": thr}
+    row = {
+        "dataset": dataset,
+        "split": split,
+        "gdesc": gdesc,
+        "method": method,
+        "K": k,
+        "threshold_m": thr,
+    }
     row.update({f"R@{n}": round(v, 6) for n, v in rec.items()})
     return row
 
@@ -31,11 +38,22 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def evaluate_retrieval(
-    indices: np.ndarray, positives, num_db: int, out: Path, *, dataset: str, split: str,
-    gdesc: str, k: int, threshold_m: float, ns=(1, 5, 10, 20, 100),
+    indices: np.ndarray,
+    positives,
+    num_db: int,
+    out: Path,
+    *,
+    dataset: str,
+    split: str,
+    gdesc: str,
+    k: int,
+    threshold_m: float,
+    ns=(1, 5, 10, 20, 100),
 ) -> pd.DataFrame:
     rows = [
-        _row(dataset, split, gdesc, "retrieval", k, threshold_m, recall_at_n(indices, positives, ns)),
+        _row(
+            dataset, split, gdesc, "retrieval", k, threshold_m, recall_at_n(indices, positives, ns)
+        ),
         _row(dataset, split, gdesc, "chance", k, threshold_m, chance_recall(num_db, positives, ns)),
     ]
     df = pd.DataFrame(rows)
@@ -44,16 +62,30 @@ def evaluate_retrieval(
 
 
 def evaluate_rerank(
-    indices: np.ndarray, rerank_df: pd.DataFrame, positives, out: Path, sweep_out: Path, *,
-    dataset: str, split: str, gdesc: str, method: str, threshold_m: float,
-    ns=(1, 5, 10, 20, 100), k_sweep=(1, 5, 10, 20, 50, 100),
+    indices: np.ndarray,
+    rerank_df: pd.DataFrame,
+    positives,
+    out: Path,
+    sweep_out: Path,
+    *,
+    dataset: str,
+    split: str,
+    gdesc: str,
+    method: str,
+    threshold_m: float,
+    ns=(1, 5, 10, 20, 100),
+    k_sweep=(1, 5, 10, 20, 50, 100),
 ) -> pd.DataFrame:
     k = int(rerank_df["retrieval_rank"].max()) + 1
     scores = score_matrix(rerank_df, len(indices), k)
     preds = rerank_predictions(indices, scores, k)
-    df = pd.DataFrame([_row(dataset, split, gdesc, method, k, threshold_m, recall_at_n(preds, positives, ns))])
+    df = pd.DataFrame(
+        [_row(dataset, split, gdesc, method, k, threshold_m, recall_at_n(preds, positives, ns))]
+    )
     write_csv(df, out)
     sweep = depth_sweep(indices, scores, positives, depths=k_sweep, ns=ns)
-    sweep_df = pd.DataFrame([_row(dataset, split, gdesc, method, kk, threshold_m, r) for kk, r in sweep.items()])
+    sweep_df = pd.DataFrame(
+        [_row(dataset, split, gdesc, method, kk, threshold_m, r) for kk, r in sweep.items()]
+    )
     write_csv(sweep_df, sweep_out)
     return df
