@@ -129,7 +129,16 @@ def rerank(
             "t_score",
         ],
     )
-    meta = {"method": method, "k": k, "retrieval": str(retrieval_h5), **provenance(method)}
+    import torch
+
+    used = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+    meta = {
+        "method": method,
+        "k": k,
+        "retrieval": str(retrieval_h5),
+        "device": used,
+        **provenance(method),
+    }
     write_parquet(df, Path(out), meta)
     return df
 

@@ -22,13 +22,13 @@ GLOBAL_TYPES = {
 GLOBALS: dict[str, dict] = {
     # DenseVLAD-style, weights-free default
     "vlad-rootsift-64": {
-        "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": 640, "step": 8,
-        "scales": [16, 24, 32, 40], "power": 0.5, "pca_dim": None, "tag": "vlad-rootsift-k64",
+        "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": 480, "step": 8,
+        "scales": [16, 24, 32], "power": 0.5, "pca_dim": None, "tag": "vlad-rootsift-k64-r480",
     },
     "vlad-rootsift-64-w1024": {
         "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": 640, "step": 8,
         "scales": [16, 24, 32, 40], "power": 0.5, "pca_dim": 1024,
-        "tag": "vlad-rootsift-k64-w1024",
+        "tag": "vlad-rootsift-k64-r640-w1024",
     },
     # for thumbnails (~160x120, e.g. Corridor / synthetic sets): fine grid, small patches
     "vlad-rootsift-64-tiny": {
