@@ -206,6 +206,8 @@ def test_own_dataset_from_manifest(tiny_run, tmp_path):
     recall = pd.read_csv(work / "results/tables/recall.csv")
     assert set(recall.dataset) == {"mydata"} and set(recall.split) == {"night"}
     # same images and positions as tinycity's night split: same retrieval recall
-    ref = pd.read_csv(work / "results/tinycity/night/recall/vlad-rootsift-k64-r480-K8/retrieval.csv")
+    ref = pd.read_csv(
+        work / "results/tinycity/night/recall/vlad-rootsift-k64-r480-K8/retrieval.csv"
+    )
     mine = recall[recall.method == "retrieval"]
     assert mine["R@5"].iloc[0] == pytest.approx(ref[ref.method == "retrieval"]["R@5"].iloc[0])

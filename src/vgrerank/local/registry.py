@@ -50,8 +50,19 @@ EXTRACTORS: dict[str, dict] = {
         "tag": "aliked-n16-k2048",
     },
     # lighter variants for CPU runs (LightGlue's attention cost grows with the square of n)
-    "aliked-k1024": {"type": "aliked", "model": "aliked-n16", "max_keypoints": 1024, "tag": "aliked-n16-k1024"},
-    "aliked-k512": {"type": "aliked", "model": "aliked-n16", "max_keypoints": 512, "resize_max": 480, "tag": "aliked-n16-k512-r480"},
+    "aliked-k1024": {
+        "type": "aliked",
+        "model": "aliked-n16",
+        "max_keypoints": 1024,
+        "tag": "aliked-n16-k1024",
+    },
+    "aliked-k512": {
+        "type": "aliked",
+        "model": "aliked-n16",
+        "max_keypoints": 512,
+        "resize_max": 480,
+        "tag": "aliked-n16-k512-r480",
+    },
     "xfeat-k1024": {"type": "xfeat", "max_keypoints": 1024, "tag": "xfeat-k1024"},
     "disk": {"type": "disk", "max_keypoints": 2048, "tag": "disk-k2048"},
     "xfeat": {"type": "xfeat", "max_keypoints": 4096, "tag": "xfeat-k4096"},
