@@ -90,12 +90,25 @@ RUNS = [
         gdesc=g,
         method=m,
         extractor=METHOD[m]["extractor"]["tag"],
+        parquet=f"results/{ds}/{split}/rerank/{g}-K{K}/{m}.parquet",
+        queries_features=f"results/{ds}/local/{METHOD[m]['extractor']['tag']}/queries_{split}.h5",
+        db_features=f"results/{ds}/local/{METHOD[m]['extractor']['tag']}/database.h5",
     )
     for ds in DATASETS
     for split in ds_splits(ds)
     for g in gtags(ds)
     for m in mtags(ds)
 ]
+
+
+def runs_of(dataset, split, gdesc):
+    return [
+        r
+        for r in RUNS
+        if (r["dataset"], r["split"], r["gdesc"]) == (dataset, split, gdesc)
+    ]
+
+
 RECALL_FILES = [
     f"results/{ds}/{split}/recall/{g}-K{K}/retrieval.csv"
     for ds in DATASETS
@@ -109,10 +122,7 @@ SWEEP_FILES = [
     f"results/{r['dataset']}/{r['split']}/recall/{r['gdesc']}-K{K}/{r['method']}.sweep.csv"
     for r in RUNS
 ]
-RERANK_FILES = [
-    f"results/{r['dataset']}/{r['split']}/rerank/{r['gdesc']}-K{K}/{r['method']}.parquet"
-    for r in RUNS
-]
+RERANK_FILES = [r["parquet"] for r in RUNS]
 TABLES = expand(
     "results/tables/{name}",
     name=["recall.csv", "recall.md", "latency.csv", "latency.md", "recall_vs_k.csv"],
@@ -160,23 +170,12 @@ def method_features(wc):
 
 
 def figure_inputs(wc):
-    runs = [
-        r
-        for r in RUNS
-        if (r["dataset"], r["split"], r["gdesc"]) == (wc.dataset, wc.split, wc.gtag)
-    ]
+    runs = runs_of(wc.dataset, wc.split, wc.gtag)
     files = {
         "retrieval": f"results/{wc.dataset}/{wc.split}/retrieval/{wc.gtag}-K{wc.k}.h5",
-        "rerank": [
-            f"results/{wc.dataset}/{wc.split}/rerank/{wc.gtag}-K{wc.k}/{r['method']}.parquet"
-            for r in runs
-        ],
+        "rerank": [r["parquet"] for r in runs],
         "features": sorted(
-            {
-                f"results/{wc.dataset}/local/{r['extractor']}/{f}.h5"
-                for r in runs
-                for f in ("database", f"queries_{wc.split}")
-            }
+            {r["db_features"] for r in runs} | {r["queries_features"] for r in runs}
         ),
     }
     if "synth" in DATASETS[wc.dataset]:

@@ -6,12 +6,7 @@ rule tables:
         recall=RECALL_FILES,
         sweep=SWEEP_FILES,
         rerank=RERANK_FILES,
-        features=sorted(
-            {
-                f"results/{r['dataset']}/local/{r['extractor']}/database.h5"
-                for r in RUNS
-            }
-        ),
+        features=sorted({r["db_features"] for r in RUNS}),
     output:
         recall_csv=report(
             "results/tables/recall.csv",
@@ -38,7 +33,6 @@ rule tables:
         runtime=10,
     params:
         runs=RUNS,
-        k=K,
         config=config,
     script:
         "../workflow/scripts/tables.py"
@@ -104,12 +98,7 @@ rule figures:
         runtime=30,
     params:
         dataset=lambda wc: DATASETS[wc.dataset],
-        runs=lambda wc: [
-            r
-            for r in RUNS
-            if (r["dataset"], r["split"], r["gdesc"])
-            == (wc.dataset, wc.split, wc.gtag)
-        ],
+        runs=lambda wc: runs_of(wc.dataset, wc.split, wc.gtag),
         methods=METHOD,
         num_queries=config["report"].get("num_queries", 4),
         failures_only=config["report"].get("failures_only", False),

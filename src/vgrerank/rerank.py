@@ -37,7 +37,7 @@ from .io.atomic import atomic_path
 from .io.local_h5 import FeatureStore
 from .io.provenance import provenance
 from .local.registry import make_matcher, make_scorer
-from .rerank_core import score_candidates
+from .rerank_core import rerank_order, score_candidates
 from .retrieval import read_retrieval
 
 
@@ -93,8 +93,7 @@ def rerank(
                 res[key][valid] = part[key]
             res["t_match"], res["t_score"] = part["t_match"], part["t_score"]
             new_rank = np.empty(k, dtype=np.int64)
-            order = np.argsort(-np.asarray(res["score"], dtype=np.float64), kind="stable")
-            new_rank[order] = np.arange(k)
+            new_rank[rerank_order(res["score"])] = np.arange(k)
             for r in range(k):
                 rows.append(
                     (

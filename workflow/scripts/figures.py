@@ -14,9 +14,9 @@ with logged(sm.log[0]):
     runs = [
         {
             "method": sm.params.methods[r["method"]],
-            "parquet": f"results/{wc.dataset}/{wc.split}/rerank/{wc.gtag}-K{wc.k}/{r['method']}.parquet",
-            "queries_h5": f"results/{wc.dataset}/local/{r['extractor']}/queries_{wc.split}.h5",
-            "database_h5": f"results/{wc.dataset}/local/{r['extractor']}/database.h5",
+            "parquet": r["parquet"],
+            "queries_h5": r["queries_features"],
+            "database_h5": r["db_features"],
         }
         for r in sm.params.runs
     ]
