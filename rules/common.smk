@@ -17,16 +17,26 @@ if "OMP_WAIT_POLICY" not in dict(os.environ):
 from vgrerank.config import validate_config
 from vgrerank.globaldesc.registry import get_global_preset
 from vgrerank.local.registry import parse_method
+from vgrerank.synth.config import DEFAULT_CONF as SYNTH_DEFAULT
 
 validate_config(config, source="config")
 
+# K: retrieval depth (candidates returned and evaluated); RK: candidates re-ranked (<= K)
 K = config["retrieval"]["k"]
+RK = config["rerank"]["k"] or K
+NUM_BOOT = config["evaluation"]["bootstrap"]
 PRESETS = config.get("presets", {})
 DATASETS = {
     name: entry
     for name, entry in config["datasets"].items()
     if not config.get("run_datasets") or name in config["run_datasets"]
 }
+# a query split without images fails here, at DAG build, not inside a job; generated datasets
+# are rendered later (their n >= 1 is checked by validate_config) and are skipped
+from vgrerank.datasets import check_dataset
+
+for _ds, _entry in DATASETS.items():
+    check_dataset(_ds, _entry)
 ENV = "../envs/vgrerank.yaml"
 
 
@@ -68,19 +78,82 @@ def mtags(ds):
     return [parse_method(m, PRESETS)["tag"] for m in ds_methods(ds)]
 
 
-def dataset_ready(wildcards):
-    """Generated datasets must be rendered first; others are read in place."""
-    if "synth" in DATASETS[wildcards.dataset]:
-        return f"resources/{wildcards.dataset}/meta.json"
-    return []
-
-
-def retrieval_files(ds):
-    return [
-        f"results/{ds}/{split}/retrieval/{g}-K{K}.h5"
-        for split in ds_splits(ds)
-        for g in gtags(ds)
+def synth_ready(ds, splits):
+    """Completion files of a generated dataset's database and of the query ``splits`` ([] for
+    datasets read in place)."""
+    if "synth" not in DATASETS[ds]:
+        return []
+    return [f"resources/{ds}/database.json"] + [
+        f"resources/{ds}/queries_{s}.json" for s in splits
     ]
+
+
+def database_ready(wildcards):
+    """Input of database-level jobs: the database rendered (no query split)."""
+    return synth_ready(wildcards.dataset, [])
+
+
+def split_ready(wildcards):
+    """Input of split-level jobs given ``ds_split_entry``: the database and their split."""
+    return synth_ready(wildcards.dataset, [wildcards.split])
+
+
+def dataset_ready(wildcards):
+    """Input of jobs given the whole dataset entry: the database and every split rendered.
+    A split-level job should take ``split_ready`` and ``ds_split_entry`` instead, so that
+    adding a split leaves it untouched."""
+    return synth_ready(wildcards.dataset, ds_splits(wildcards.dataset))
+
+
+# dataset entry keys that describe query splits or the methods run on them; database-level jobs
+# get a view without them so that adding a split or a method never changes their params
+_SPLIT_KEYS = ("splits", "max_queries", "query_folder", "global", "methods")
+
+
+def synth_city_conf(ds):
+    """SynthCity conf of the city and the database only (no query splits)."""
+    return {k: v for k, v in DATASETS[ds]["synth"].items() if k != "queries"}
+
+
+def synth_split_conf(ds, split):
+    """SynthCity conf of the city plus the one query split ``split``."""
+    queries = DATASETS[ds]["synth"].get("queries", SYNTH_DEFAULT["queries"])
+    return {
+        **synth_city_conf(ds),
+        "queries": {split: queries[split]} if split in queries else {},
+    }
+
+
+def ds_db_entry(ds):
+    """Database-only view of a dataset entry (``splits: []``, see vgrerank.datasets.load_dataset):
+    the params of database-level jobs, unchanged when a query split is added."""
+    entry = {k: v for k, v in DATASETS[ds].items() if k not in _SPLIT_KEYS}
+    if DATASETS[ds].get("format", "vg") == "vg":
+        entry["splits"] = []
+    if "synth" in entry:
+        entry["synth"] = synth_city_conf(ds)
+    return entry
+
+
+def ds_split_entry(ds, split):
+    """View of a dataset entry with the one query split ``split``: the params of split-level
+    jobs, unchanged when another split is added."""
+    entry = {k: v for k, v in DATASETS[ds].items() if k not in ("global", "methods")}
+    splits = entry.get("splits")
+    if isinstance(splits, dict):
+        entry["splits"] = {split: splits[split]} if split in splits else {}
+    elif splits is not None:
+        entry["splits"] = [split]
+    if "synth" in entry:
+        entry["synth"] = synth_split_conf(ds, split)
+    return entry
+
+
+def db_features_file(ds, etag, split, gtag, k):
+    """Database local features of one retrieval file's top-k candidates: an index of HDF5
+    external links into the extractor's append-only shards (results/<ds>/local/<etag>/db/).
+    """
+    return f"results/{ds}/local/{etag}/database/{split}/{gtag}-K{k}.h5"
 
 
 RUNS = [
@@ -90,9 +163,9 @@ RUNS = [
         gdesc=g,
         method=m,
         extractor=METHOD[m]["extractor"]["tag"],
-        parquet=f"results/{ds}/{split}/rerank/{g}-K{K}/{m}.parquet",
+        parquet=f"results/{ds}/{split}/rerank/{g}-K{RK}/{m}.parquet",
         queries_features=f"results/{ds}/local/{METHOD[m]['extractor']['tag']}/queries_{split}.h5",
-        db_features=f"results/{ds}/local/{METHOD[m]['extractor']['tag']}/database.h5",
+        db_features=db_features_file(ds, METHOD[m]["extractor"]["tag"], split, g, RK),
     )
     for ds in DATASETS
     for split in ds_splits(ds)
@@ -110,22 +183,32 @@ def runs_of(dataset, split, gdesc):
 
 
 RECALL_FILES = [
-    f"results/{ds}/{split}/recall/{g}-K{K}/retrieval.csv"
+    f"results/{ds}/{split}/recall/{g}-K{RK}/retrieval.csv"
     for ds in DATASETS
     for split in ds_splits(ds)
     for g in gtags(ds)
 ] + [
-    f"results/{r['dataset']}/{r['split']}/recall/{r['gdesc']}-K{K}/{r['method']}.csv"
+    f"results/{r['dataset']}/{r['split']}/recall/{r['gdesc']}-K{RK}/{r['method']}.csv"
     for r in RUNS
 ]
+QUERY_FILES = [f[: -len(".csv")] + ".queries.csv" for f in RECALL_FILES]
 SWEEP_FILES = [
-    f"results/{r['dataset']}/{r['split']}/recall/{r['gdesc']}-K{K}/{r['method']}.sweep.csv"
+    f"results/{r['dataset']}/{r['split']}/recall/{r['gdesc']}-K{RK}/{r['method']}.sweep.csv"
     for r in RUNS
 ]
 RERANK_FILES = [r["parquet"] for r in RUNS]
 TABLES = expand(
     "results/tables/{name}",
-    name=["recall.csv", "recall.md", "latency.csv", "latency.md", "recall_vs_k.csv"],
+    name=[
+        "recall.csv",
+        "recall.md",
+        "paired.csv",
+        "paired.md",
+        "claims.md",
+        "latency.csv",
+        "latency.md",
+        "recall_vs_k.csv",
+    ],
 )
 PLOTS = [
     "results/plots/recall_vs_time.png",
@@ -150,7 +233,7 @@ def severity_levels():
 
 FIGURES = (
     [
-        f"results/figures/{ds}/{split}/{g}-K{K}"
+        f"results/figures/{ds}/{split}/{g}-K{RK}"
         for ds in DATASETS
         for split in ds_splits(ds)
         for g in gtags(ds)
@@ -165,21 +248,21 @@ def method_features(wc):
     etag = METHOD[wc.method]["extractor"]["tag"]
     return {
         "queries": f"results/{wc.dataset}/local/{etag}/queries_{wc.split}.h5",
-        "database": f"results/{wc.dataset}/local/{etag}/database.h5",
+        "database": db_features_file(wc.dataset, etag, wc.split, wc.gtag, wc.k),
     }
 
 
 def figure_inputs(wc):
     runs = runs_of(wc.dataset, wc.split, wc.gtag)
     files = {
-        "retrieval": f"results/{wc.dataset}/{wc.split}/retrieval/{wc.gtag}-K{wc.k}.h5",
+        "retrieval": f"results/{wc.dataset}/{wc.split}/retrieval/{wc.gtag}-K{K}.h5",
         "rerank": [r["parquet"] for r in runs],
         "features": sorted(
             {r["db_features"] for r in runs} | {r["queries_features"] for r in runs}
         ),
     }
     if "synth" in DATASETS[wc.dataset]:
-        files["ready"] = f"resources/{wc.dataset}/meta.json"
+        files["ready"] = synth_ready(wc.dataset, [wc.split])
     return files
 
 

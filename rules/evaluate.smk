@@ -3,10 +3,11 @@
 
 rule evaluate_retrieval:
     input:
-        ready=dataset_ready,
-        retrieval="results/{dataset}/{split}/retrieval/{gtag}-K{k}.h5",
+        ready=split_ready,
+        retrieval=f"results/{{dataset}}/{{split}}/retrieval/{{gtag}}-K{K}.h5",
     output:
-        "results/{dataset}/{split}/recall/{gtag}-K{k}/retrieval.csv",
+        recall="results/{dataset}/{split}/recall/{gtag}-K{k}/retrieval.csv",
+        queries="results/{dataset}/{split}/recall/{gtag}-K{k}/retrieval.queries.csv",
     log:
         "logs/evaluate/{dataset}/{split}/{gtag}-K{k}/retrieval.log",
     benchmark:
@@ -18,20 +19,23 @@ rule evaluate_retrieval:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=lambda wc: DATASETS[wc.dataset],
+        dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),
         ns=config["evaluation"]["ns"],
+        seed=config["seed"],
+        num_boot=NUM_BOOT,
     script:
         "../workflow/scripts/evaluate.py"
 
 
 rule evaluate_method:
     input:
-        ready=dataset_ready,
-        retrieval="results/{dataset}/{split}/retrieval/{gtag}-K{k}.h5",
+        ready=split_ready,
+        retrieval=f"results/{{dataset}}/{{split}}/retrieval/{{gtag}}-K{K}.h5",
         rerank="results/{dataset}/{split}/rerank/{gtag}-K{k}/{method}.parquet",
     output:
         recall="results/{dataset}/{split}/recall/{gtag}-K{k}/{method}.csv",
         sweep="results/{dataset}/{split}/recall/{gtag}-K{k}/{method}.sweep.csv",
+        queries="results/{dataset}/{split}/recall/{gtag}-K{k}/{method}.queries.csv",
     log:
         "logs/evaluate/{dataset}/{split}/{gtag}-K{k}/{method}.log",
     benchmark:
@@ -43,8 +47,10 @@ rule evaluate_method:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=lambda wc: DATASETS[wc.dataset],
+        dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),
         ns=config["evaluation"]["ns"],
+        seed=config["seed"],
+        num_boot=NUM_BOOT,
         k_sweep=config["evaluation"]["k_sweep"],
     script:
         "../workflow/scripts/evaluate.py"

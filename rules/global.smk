@@ -3,7 +3,7 @@
 
 rule global_database:
     input:
-        ready=dataset_ready,
+        ready=database_ready,
     output:
         "results/{dataset}/global/{gtag}/database.h5",
     log:
@@ -18,7 +18,7 @@ rule global_database:
         runtime=60,
     params:
         conf=lambda wc: GLOBAL[wc.gtag],
-        dataset=lambda wc: DATASETS[wc.dataset],
+        dataset=lambda wc: ds_db_entry(wc.dataset),
         seed=config["seed"],
         device=config["device"],
     script:
@@ -27,7 +27,7 @@ rule global_database:
 
 rule global_queries:
     input:
-        ready=dataset_ready,
+        ready=split_ready,
         database="results/{dataset}/global/{gtag}/database.h5",
     output:
         "results/{dataset}/global/{gtag}/queries_{split}.h5",
@@ -43,7 +43,7 @@ rule global_queries:
         runtime=60,
     params:
         conf=lambda wc: GLOBAL[wc.gtag],
-        dataset=lambda wc: DATASETS[wc.dataset],
+        dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),
         device=config["device"],
     script:
         "../workflow/scripts/global_queries.py"

@@ -4,6 +4,7 @@
 rule tables:
     input:
         recall=RECALL_FILES,
+        queries=QUERY_FILES,
         sweep=SWEEP_FILES,
         rerank=RERANK_FILES,
         features=sorted({r["db_features"] for r in RUNS}),
@@ -14,6 +15,17 @@ rule tables:
             caption="../report/recall.rst",
         ),
         recall_md="results/tables/recall.md",
+        paired_csv=report(
+            "results/tables/paired.csv",
+            category="Tables",
+            caption="../report/paired.rst",
+        ),
+        paired_md="results/tables/paired.md",
+        claims_md=report(
+            "results/tables/claims.md",
+            category="Tables",
+            caption="../report/claims.rst",
+        ),
         latency_csv=report(
             "results/tables/latency.csv",
             category="Tables",
@@ -34,6 +46,9 @@ rule tables:
     params:
         runs=RUNS,
         config=config,
+        methods=METHOD,
+        seed=config["seed"],
+        num_boot=NUM_BOOT,
     script:
         "../workflow/scripts/tables.py"
 
@@ -97,7 +112,7 @@ rule figures:
         mem_mb=4000,
         runtime=30,
     params:
-        dataset=lambda wc: DATASETS[wc.dataset],
+        dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),
         runs=lambda wc: runs_of(wc.dataset, wc.split, wc.gtag),
         methods=METHOD,
         num_queries=config["report"].get("num_queries", 4),

@@ -4,7 +4,7 @@
 rule rerank:
     input:
         unpack(method_features),
-        retrieval="results/{dataset}/{split}/retrieval/{gtag}-K{k}.h5",
+        retrieval=f"results/{{dataset}}/{{split}}/retrieval/{{gtag}}-K{K}.h5",
     output:
         "results/{dataset}/{split}/rerank/{gtag}-K{k}/{method}.parquet",
     log:

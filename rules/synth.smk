@@ -1,13 +1,15 @@
-# SynthCity: render the embedded default dataset (database + query splits) from its config.
+# SynthCity: render the embedded default dataset. The database and each query split are separate
+# jobs (the city is a deterministic function of seed + city conf), so adding a split renders only
+# that split and leaves the database and everything computed from it untouched.
 
 
-rule synth:
+rule synth_database:
     output:
-        "resources/{dataset}/meta.json",
+        "resources/{dataset}/database.json",
     log:
-        "logs/synth/{dataset}.log",
+        "logs/synth/{dataset}/database.log",
     benchmark:
-        "benchmarks/synth/{dataset}.tsv"
+        "benchmarks/synth/{dataset}/database.tsv"
     conda:
         ENV
     threads: 1
@@ -15,7 +17,27 @@ rule synth:
         mem_mb=2000,
         runtime=30,
     params:
-        conf=lambda wc: DATASETS[wc.dataset]["synth"],
+        conf=lambda wc: synth_city_conf(wc.dataset),
         seed=config["seed"],
     script:
-        "../workflow/scripts/synth.py"
+        "../workflow/scripts/synth_database.py"
+
+
+rule synth_queries:
+    output:
+        "resources/{dataset}/queries_{split}.json",
+    log:
+        "logs/synth/{dataset}/queries_{split}.log",
+    benchmark:
+        "benchmarks/synth/{dataset}/queries_{split}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        conf=lambda wc: synth_split_conf(wc.dataset, wc.split),
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/synth_queries.py"

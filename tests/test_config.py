@@ -68,3 +68,89 @@ def test_method_tags_encode_parameters():
     with pytest.raises(ConfigError, match="unknown extractor preset 'surf'"):
         get_preset("extractor", "surf")
     assert parse_method("aliked+lightglue+magsac")["matcher"]["features"] == "aliked"
+
+
+# ------------------------------------------------------------------ preset parameter schemas
+@pytest.mark.parametrize(
+    "presets, where, key",
+    [
+        # misspelled keys used to be ignored: magsac5 ran at 3 px, sift2k extracted 4096
+        ({"scorers": {"magsac5": {"base": "magsac", "threshhold": 5.0}}}, "magsac5", "threshhold"),
+        (
+            {"extractors": {"sift2k": {"base": "sift", "max_keypoint": 2000}}},
+            "sift2k",
+            "max_keypoint",
+        ),
+        ({"matchers": {"mnn9": {"base": "mnn", "ration": 0.9}}}, "mnn9", "ration"),
+        ({"global": {"v32": {"base": "vlad-rootsift-64", "kk": 32}}}, "v32", "kk"),
+    ],
+)
+def test_unknown_preset_parameter_is_named(presets, where, key):
+    conf = copy.deepcopy(GOOD)
+    conf["presets"] = presets
+    with pytest.raises(ConfigError) as err:
+        validate_config(conf)
+    msg = str(err.value)
+    assert where in msg and repr(key) in msg and "valid:" in msg
+    kind = next(iter(presets))
+    assert f"presets.{kind}.{where}" in msg
+
+
+@pytest.mark.parametrize(
+    "presets, key",
+    [
+        ({"scorers": {"m": {"base": "magsac", "threshold": -5.0}}}, "m.threshold"),
+        ({"scorers": {"m": {"base": "magsac", "confidence": 1.5}}}, "m.confidence"),
+        ({"scorers": {"m": {"base": "magsac", "method": "rho"}}}, "m.method"),
+        ({"scorers": {"m": {"base": "count", "normalize": "yes"}}}, "m.normalize"),
+        ({"extractors": {"e": {"base": "sift", "max_keypoints": 0}}}, "e.max_keypoints"),
+        ({"extractors": {"e": {"base": "orb", "max_keypoints": 2.5}}}, "e.max_keypoints"),
+        ({"extractors": {"e": {"base": "aliked", "model": "aliked-x"}}}, "e.model"),
+        ({"matchers": {"r": {"base": "mnn", "ratio": 1.5}}}, "r.ratio"),
+        ({"global": {"g": {"base": "vlad-rootsift-64", "k": 0}}}, "g.k"),
+        ({"global": {"g": {"base": "cosplace-r18-512", "backbone": "vgg"}}}, "g.backbone"),
+    ],
+)
+def test_invalid_preset_value_is_named(presets, key):
+    conf = copy.deepcopy(GOOD)
+    conf["presets"] = presets
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate_config(conf)
+
+
+def test_valid_user_presets_still_resolve():
+    user = {
+        "scorers": {"magsac5": {"base": "magsac", "threshold": 5.0, "max_iters": 2000}},
+        "extractors": {"sift2k": {"base": "sift", "max_keypoints": 2000, "resize_max": None}},
+        "matchers": {"mnn8": {"base": "mnn", "ratio": 0.8}},
+    }
+    m = parse_method("sift2k+mnn8+magsac5", user)
+    assert m["extractor"]["max_keypoints"] == 2000 and m["scorer"]["threshold"] == 5.0
+    conf = copy.deepcopy(GOOD)
+    conf["presets"] = user
+    validate_config(conf)
+
+
+def test_preset_schemas_cover_every_class_parameter():
+    """The schemas in the registries list every key of each class's ``default_conf`` (a new
+    parameter must be added there too, else configs using it would be rejected)."""
+    import importlib
+
+    from vgrerank.globaldesc import registry as greg
+    from vgrerank.local import registry as lreg
+    from vgrerank.local.scorers.geometric import METHODS
+
+    pytest.importorskip("torch")
+    for kind, (builtins, types) in lreg.KINDS.items():
+        for typ, target in types.items():
+            module, cls = target.split(":")
+            klass = getattr(importlib.import_module(f"vgrerank.local.{module}"), cls)
+            missing = set(klass.default_conf) - set(lreg.PARAMS[kind][typ])
+            assert not missing, (kind, typ, missing)
+        for name in builtins:  # every built-in preset passes its own schema
+            get_preset(kind, name)
+    for typ, target in greg.GLOBAL_TYPES.items():
+        module, cls = target.split(":")
+        klass = getattr(importlib.import_module(f"vgrerank.globaldesc.{module}"), cls)
+        assert not set(klass.default_conf) - set(greg.PARAMS[typ]), typ
+    assert set(lreg.GEOMETRIC_METHODS) == set(METHODS)

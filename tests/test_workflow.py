@@ -39,8 +39,9 @@ TINY = {
     },
     "global": ["vlad-rootsift-64"],
     "retrieval": {"k": 8},
+    "rerank": {"k": 5},
     "methods": ["sift+mnn+magsac", "orb+mnn+count"],
-    "evaluation": {"k_sweep": [1, 5, 8]},
+    "evaluation": {"k_sweep": [1, 5, 8], "bootstrap": 1000},
     "report": {"num_queries": 2},
 }
 
@@ -97,37 +98,47 @@ def tiny_run(tmp_path_factory):
 def test_tables_plots_figures(tiny_run):
     work, _ = tiny_run
     recall = pd.read_csv(work / "results/tables/recall.csv")
-    assert list(recall.columns[:10]) == [
+    assert list(recall.columns[:13]) == [
         "dataset",
         "split",
         "method",
         "K",
+        "depth",
         "threshold_m",
+        "queries",
         "R@1",
+        "R@1_lo",
+        "R@1_hi",
         "R@5",
-        "R@10",
-        "R@20",
-        "R@100",
+        "R@5_lo",
+        "R@5_hi",
     ]
     assert set(recall.split) == {"day", "night"}
     methods = set(recall.method)
     assert {"retrieval", "chance", "sift-n4096+mnn+magsac-3px", "orb-n4096+mnn+count"} <= methods
-    vals = recall[["R@1", "R@5", "R@100"]].to_numpy()
+    vals = recall[["R@1", "R@5", "R@1_lo", "R@1_hi"]].to_numpy()
     assert ((vals >= 0) & (vals <= 1)).all()
-    # recall grows with N, and K is the re-ranking depth
-    assert (recall["R@1"] <= recall["R@5"] + 1e-9).all() and set(recall.K) == {8}
+    assert (recall["R@1_lo"] <= recall["R@1"]).all() and (recall["R@1"] <= recall["R@1_hi"]).all()
+    # recall grows with N; one K (re-ranking depth) on every row; nothing beyond the depth of 8
+    assert (recall["R@1"] <= recall["R@5"] + 1e-9).all() and set(recall.K) == {5}
+    assert set(recall.depth) == {8} and recall[["R@20", "R@100"]].isna().all().all()
+    assert set(recall.queries) == {5}
+    md = (work / "results/tables/recall.md").read_text()
+    assert "top-5 re-ranked, retrieval depth 8" in md and "R@100" not in md
+    paired = pd.read_csv(work / "results/tables/paired.csv")
+    assert len(paired) == 2 * 3  # per split: 3 pairs of retrieval + 2 methods
+    assert "best re-ranking" in (work / "results/tables/claims.md").read_text()
     lat = pd.read_csv(work / "results/tables/latency.csv")
     assert len(lat) == 4 and (lat.match_ms > 0).all() and (lat.db_images > 0).all()
-    assert "retrieval" in (work / "results/tables/recall.md").read_text()
     for p in ("results/plots/recall_vs_time.png", "results/plots/recall_vs_k.png"):
         assert (work / p).stat().st_size > 1000
-    figs = work / "results/figures/tinycity/night/vlad-rootsift-k64-r480-K8"
+    figs = work / "results/figures/tinycity/night/vlad-rootsift-k64-r480-K5"
     assert (figs / "strips_sift-n4096+mnn+magsac-3px.png").is_file()
     rr = pd.read_parquet(
         work
-        / "results/tinycity/night/rerank/vlad-rootsift-k64-r480-K8/sift-n4096+mnn+magsac-3px.parquet"
+        / "results/tinycity/night/rerank/vlad-rootsift-k64-r480-K5/sift-n4096+mnn+magsac-3px.parquet"
     )
-    assert len(rr) == 5 * 8 and sorted(rr[rr["query"] == 0]["rank"]) == list(range(8))
+    assert len(rr) == 5 * 5 and sorted(rr[rr["query"] == 0]["rank"]) == list(range(5))
     assert (work / "results/tables/recall.csv.provenance.json").is_file()
     # every rule logged and benchmarked
     assert any((work / "logs/rerank").rglob("*.log")) and any(
@@ -147,7 +158,8 @@ def test_nothing_to_do_then_only_new_method(tiny_run):
     # two splits: one rerank + evaluation each; no extraction, retrieval or rendering
     assert counts.get("rerank") == 2 and counts.get("evaluate_method") == 2
     assert not {
-        "synth",
+        "synth_database",
+        "synth_queries",
         "global_database",
         "global_queries",
         "retrieve",
@@ -207,7 +219,7 @@ def test_own_dataset_from_manifest(tiny_run, tmp_path):
     assert set(recall.dataset) == {"mydata"} and set(recall.split) == {"night"}
     # same images and positions as tinycity's night split: same retrieval recall
     ref = pd.read_csv(
-        work / "results/tinycity/night/recall/vlad-rootsift-k64-r480-K8/retrieval.csv"
+        work / "results/tinycity/night/recall/vlad-rootsift-k64-r480-K5/retrieval.csv"
     )
     mine = recall[recall.method == "retrieval"]
     assert mine["R@5"].iloc[0] == pytest.approx(ref[ref.method == "retrieval"]["R@5"].iloc[0])

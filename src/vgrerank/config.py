@@ -58,6 +58,12 @@ def _check_semantics(config: dict, source: str) -> None:
     from .local.registry import parse_method
 
     presets = config.get("presets", {})
+    rk = (config.get("rerank") or {}).get("k")
+    if rk is not None and rk > config["retrieval"]["k"]:
+        raise ConfigError(
+            f"{source}: rerank.k: {rk} candidates cannot be re-ranked from a retrieval list of "
+            f"retrieval.k = {config['retrieval']['k']} (raise retrieval.k or lower rerank.k)"
+        )
     for i, name in enumerate(config.get("run_datasets") or []):
         if name not in config["datasets"]:
             raise ConfigError(
@@ -92,6 +98,50 @@ def _check_semantics(config: dict, source: str) -> None:
             raise ConfigError(
                 f"{source}: datasets.{name}.synth: generated datasets use format 'vg'"
             )
+        if "synth" in ds:
+            _check_synth_splits(name, ds, source)
+    _check_user_presets(presets, source)
+
+
+def _check_user_presets(presets: dict, source: str) -> None:
+    """Resolve every config-defined preset, used or not: a misspelled or invalid parameter is an
+    error naming the preset and the key (it would otherwise be ignored or fail in a job)."""
+    from .globaldesc.registry import get_global_preset
+    from .local.registry import get_preset
+
+    for kind in ("extractor", "matcher", "scorer"):
+        for pname in presets.get(f"{kind}s") or {}:
+            try:
+                get_preset(kind, pname, presets.get(f"{kind}s"))
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+    for pname in presets.get("global") or {}:
+        try:
+            get_global_preset(pname, presets.get("global"))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+
+def _check_synth_splits(name: str, ds: dict, source: str) -> None:
+    """Every configured query split of a generated dataset is rendered with n >= 1 images (an
+    empty split would only fail inside a job, after the city was rendered)."""
+    from .synth.config import DEFAULT_CONF
+
+    synth = ds.get("synth") or {}
+    queries = synth.get("queries", DEFAULT_CONF["queries"])
+    if not isinstance(queries, dict):
+        return  # reported by the synth conf check
+    splits = ds.get("splits") or []
+    for split in splits:
+        key = f"{source}: datasets.{name}.synth.queries.{split}"
+        if split not in queries:
+            raise ConfigError(
+                f"{key}: split {split!r} is in datasets.{name}.splits but not generated "
+                f"(synth queries: {', '.join(sorted(queries)) or 'none'})"
+            )
+        n = queries[split].get("n") if isinstance(queries[split], dict) else None
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"{key}.n: a query split needs n >= 1 images, got {n!r}")
 
 
 def load_config(path: str | Path) -> dict:

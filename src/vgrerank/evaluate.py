@@ -42,26 +42,26 @@ def recall_at_n(
     return {n: float(np.mean(first < n)) for n in ns}
 
 
+def chance_probabilities(num_db: int, positives: Sequence[np.ndarray], n: int) -> np.ndarray:
+    """[Q] probability that a uniformly random ranking of the whole database puts a positive of
+    the query among its first N: 1 - C(D-P, N) / C(D, N) for P positives among D images."""
+    p = np.array([len(x) for x in positives], dtype=np.float64)
+    d = float(num_db)
+    n_ = min(n, num_db)
+    with np.errstate(invalid="ignore"):
+        log_miss = (
+            gammaln(d - p + 1) - gammaln(d - p - n_ + 1) - gammaln(d + 1) + gammaln(d - n_ + 1)
+        )
+    miss = np.where(d - p >= n_, np.exp(log_miss), 0.0)
+    return 1.0 - miss
+
+
 def chance_recall(
     num_db: int, positives: Sequence[np.ndarray], ns: Sequence[int] = RECALL_NS
 ) -> dict[int, float]:
-    """Expected Recall@N of a uniformly random ranking of the whole database.
-
-    For a query with P positives among D images, P(no positive in N draws without replacement)
-    = C(D-P, N) / C(D, N).
-    """
-    p = np.array([len(x) for x in positives], dtype=np.float64)
-    d = float(num_db)
-    out = {}
-    for n in ns:
-        n_ = min(n, num_db)
-        with np.errstate(invalid="ignore"):
-            log_miss = (
-                gammaln(d - p + 1) - gammaln(d - p - n_ + 1) - gammaln(d + 1) + gammaln(d - n_ + 1)
-            )
-        miss = np.where(d - p >= n_, np.exp(log_miss), 0.0)
-        out[n] = float(np.mean(1.0 - miss))
-    return out
+    """Expected Recall@N of a uniformly random ranking of the whole database (the mean over
+    queries of :func:`chance_probabilities`)."""
+    return {n: float(np.mean(chance_probabilities(num_db, positives, n))) for n in ns}
 
 
 def rerank_predictions(

@@ -17,12 +17,23 @@ parquet row per (query, candidate)::
     t_match        float   seconds to match the query against its K candidates (per query)
     t_score        float   seconds to score the K candidates (per query)
 
-The parquet schema metadata holds the method conf and provenance (key ``vgrerank``).
+The parquet schema metadata (key ``vgrerank``) holds the method conf, provenance, ``k`` (the
+effective re-ranking depth), ``k_requested`` and ``degenerate_pairs`` / ``degenerate_reasons``
+(pairs whose matches admit no geometric model and score 0; see
+:class:`vgrerank.local.scorers.DegenerateScore`).
+
+Depth: re-ranking K = min(K, database size) when the database holds fewer than K images
+(recorded as ``k`` with ``k_requested`` and logged as a warning); a retrieval file that holds
+fewer candidates per query than K for any other reason is a :class:`DataError`.
+
+Read these files with :func:`read_rerank` / :func:`read_parquet_meta` (errors name the file).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +51,8 @@ from .local.registry import make_matcher, make_scorer
 from .rerank_core import rerank_order, score_candidates
 from .retrieval import read_retrieval
 
+log = logging.getLogger(__name__)
+
 
 def write_parquet(df: pd.DataFrame, path: Path, meta: dict) -> None:
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -50,9 +63,57 @@ def write_parquet(df: pd.DataFrame, path: Path, meta: dict) -> None:
         pq.write_table(table, tmp)
 
 
-def read_parquet_meta(path: Path) -> dict:
-    md = pq.read_schema(path).metadata or {}
-    return json.loads(md.get(b"vgrerank", b"{}"))
+def read_rerank(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A re-ranking table (all columns or ``columns``); :class:`DataError` naming the file when
+    it is missing, truncated or not parquet, or lacks a requested column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: re-ranking file not found")
+    try:
+        return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
+    except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: not a readable re-ranking parquet file ({exc})") from exc
+
+
+def read_parquet_meta(path: str | Path) -> dict:
+    """The ``vgrerank`` schema metadata of a re-ranking file (``{}`` when absent)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: re-ranking file not found")
+    try:
+        md = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
+    try:
+        return json.loads(md.get(b"vgrerank", b"{}"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: schema metadata 'vgrerank' is not valid JSON ({exc})") from exc
+
+
+def effective_k(k: int, depth: int, num_db: int, path: Path) -> int:
+    """Re-ranking depth for a retrieval file holding ``depth`` candidates per query over a
+    database of ``num_db`` images: ``k`` when ``depth >= k``; ``depth`` (with a warning) when the
+    database itself is smaller than ``k``; otherwise a :class:`DataError` naming the file."""
+    k = int(k)
+    if k < 1:
+        raise DataError(f"{path}: re-ranking K={k} must be >= 1")
+    if depth >= k:
+        return k
+    if depth >= num_db:
+        log.warning(
+            "%s: the database holds only %d images, fewer than the re-ranking K=%d: "
+            "re-ranking all %d candidates (effective K=%d, recorded in the output metadata)",
+            path,
+            num_db,
+            k,
+            depth,
+            depth,
+        )
+        return depth
+    raise DataError(
+        f"{path}: holds {depth} candidates per query, fewer than the re-ranking K={k} "
+        f"(database: {num_db} images); rerun retrieval with retrieval.k >= {k}"
+    )
 
 
 def rerank(
@@ -71,19 +132,25 @@ def rerank(
     q_names, db_names = list(ret.query_names), list(ret.db_names)
     if len(q_names) == 0:
         raise DataError(f"{retrieval_h5}: no queries to re-rank")
-    k = min(k, indices.shape[1])
+    k_requested = int(k)
+    k = effective_k(k_requested, indices.shape[1], len(db_names), Path(retrieval_h5))
     mconf = {**method["matcher"], "device": device}
     sconf = {**method["scorer"], "seed": seed}
     matcher, scorer = make_matcher(mconf), make_scorer(sconf)
     rows = []
+    degenerate: Counter[str] = Counter()
+    num_pairs = 0
     with FeatureStore(query_features) as qstore, FeatureStore(db_features) as dbstore:
         for i, qname in enumerate(tqdm(q_names, desc=f"rerank {method['tag']}", mininterval=2)):
             qf = qstore[qname]
             cand = indices[i, :k]
             valid = np.flatnonzero(cand >= 0)  # approximate indices may return fewer than k
+            cnames = [db_names[cand[j]] for j in valid]
             part = score_candidates(
-                qf, [dbstore[db_names[cand[j]]] for j in valid], matcher, scorer
+                qf, [dbstore[n] for n in cnames], matcher, scorer, qname, cnames
             )
+            degenerate.update(r for r in part["degenerate"] if r)
+            num_pairs += len(valid)
             res = {
                 "score": np.full(k, -np.inf),
                 "inliers": np.zeros(k, int),
@@ -131,9 +198,25 @@ def rerank(
     import torch
 
     used = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+    n_degenerate = sum(degenerate.values())
+    if n_degenerate:
+        reasons = ", ".join(f"{r}: {c}" for r, c in sorted(degenerate.items()))
+        log.warning(
+            "rerank %s: %d of %d (query, candidate) pairs are degenerate and score 0 (%s)",
+            method["tag"],
+            n_degenerate,
+            num_pairs,
+            reasons,
+        )
+    else:
+        log.info("rerank %s: 0 of %d pairs degenerate", method["tag"], num_pairs)
     meta = {
         "method": method,
         "k": k,
+        "k_requested": k_requested,
+        "pairs": num_pairs,
+        "degenerate_pairs": n_degenerate,
+        "degenerate_reasons": dict(sorted(degenerate.items())),
         "retrieval": str(retrieval_h5),
         "device": used,
         **provenance(method),

@@ -34,6 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ._faiss import import_faiss
 from .errors import ConfigError, DataError
 from .io.atomic import atomic_path
 from .io.global_h5 import check_compatible, read_global
@@ -46,7 +47,7 @@ METRIC = "l2sq-normalised"
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     """L2-normalised float32 copy of the rows (zero rows stay zero)."""
-    import faiss
+    faiss = import_faiss()
 
     x = np.array(x, dtype=np.float32, order="C", copy=True)
     faiss.normalize_L2(x)
@@ -55,7 +56,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 def build_index(db: np.ndarray, index: str = "flat", k: int = 1, **opts):
     """A faiss index over the (already normalised) database rows ``db`` [N, D] float32."""
-    import faiss
+    faiss = import_faiss()
 
     n, d = db.shape
     if index == "flat":

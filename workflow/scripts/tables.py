@@ -14,4 +14,8 @@ with logged(sm.log[0]):
         sm.params.runs,
         Path(sm.output.recall_csv).parent,
         conf=dict(sm.params.config),
+        query_files=sm.input.queries,
+        methods=sm.params.methods,
+        seed=sm.params.seed,
+        num_boot=sm.params.num_boot,
     )

@@ -1,6 +1,7 @@
 """Datasets: readers, positives and the registry of known datasets."""
 
 from .base import Dataset, ImageSet
+from .check import check_dataset, configured_splits
 from .names import ImageInfo, format_name, parse_name
 from .positives import positives_within
 from .registry import PUBLIC, load_dataset
@@ -10,6 +11,8 @@ __all__ = [
     "ImageInfo",
     "ImageSet",
     "PUBLIC",
+    "check_dataset",
+    "configured_splits",
     "format_name",
     "load_dataset",
     "parse_name",

@@ -58,14 +58,20 @@ class Dataset:
         q = self.split(split)
         thr = self.threshold_m if threshold_m is None else threshold_m
         hd = self.heading_deg if heading_deg is None else heading_deg
-        return positives_within(
-            self.database.utm,
-            q.utm,
-            thr,
-            db_heading=self.database.heading if hd is not None else None,
-            q_heading=q.heading if hd is not None else None,
-            max_heading_deg=hd,
-        )
+        try:
+            return positives_within(
+                self.database.utm,
+                q.utm,
+                thr,
+                db_heading=self.database.heading if hd is not None else None,
+                q_heading=q.heading if hd is not None else None,
+                max_heading_deg=hd,
+            )
+        except ValueError as exc:  # e.g. heading-aware positives with unknown headings
+            raise DataError(
+                f"dataset {self.name!r} (root {self.root}), split {split!r}, "
+                f"datasets.{self.name}.heading_deg={hd}: {exc}"
+            ) from exc
 
     def path(self, name: str) -> Path:
         return self.root / name

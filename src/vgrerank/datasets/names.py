@@ -66,16 +66,21 @@ def _num(text: str, key: str, name: str) -> float | None:
 
 
 def parse_name(path: str | os.PathLike) -> ImageInfo:
-    """Parse an ``@``-separated VG file name (a path is fine; only its base name is read)."""
-    name = os.path.basename(os.fspath(path))
+    """Parse an ``@``-separated VG file name (a path is fine; only its base name is parsed).
+
+    Errors name the path as given, folders included (pass the full or root-relative path so a
+    bad file can be found)."""
+    label = os.fspath(path)
+    name = os.path.basename(label)
     parts = name.split("@")
     if len(parts) != len(FIELDS) + 2 or parts[0] != "":
         raise DataError(
-            f"{name}: not a VG '@' file name: expected {len(FIELDS) + 1} '@'-separated fields "
+            f"{label}: not a VG '@' file name: expected {len(FIELDS) + 1} '@'-separated fields "
             f"'@east@north@zone@letter@lat@lon@pano@tile@heading@pitch@roll@height@time@note@.ext', "
             f"found {len(parts) - 1}"
         )
     raw = dict(zip(FIELDS, parts[1:-1], strict=True))
+    name = label  # errors below name the path as given
     east = _num(raw["utm_east"], "utm_east", name)
     north = _num(raw["utm_north"], "utm_north", name)
     if east is None or north is None:

@@ -7,6 +7,7 @@ relative to the dataset root, sorted, so that the same folder always gives the s
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +70,17 @@ def read_vg_dataset(
 
 def _float(value: str, path: Path, line: int, column: str) -> float:
     try:
-        return float(value)
+        out = float(value)
     except (TypeError, ValueError):
         raise DataError(
             f"{path}:{line}: column {column!r} value {value!r} is not a number"
         ) from None
+    if not math.isfinite(out):
+        raise DataError(
+            f"{path}:{line}: column {column!r} value {value!r} is not a finite number "
+            "(leave an unknown heading empty)"
+        )
+    return out
 
 
 def read_manifest(name: str, manifest: str | Path, root: str | Path | None = None, **kw) -> Dataset:
@@ -83,6 +90,9 @@ def read_manifest(name: str, manifest: str | Path, root: str | Path | None = Non
     ``set`` is ``database`` or ``query`` (default ``query`` for rows with a ``condition``,
     else required). A query's ``condition`` is its split (default split: ``queries``). ``name``
     is a path relative to ``root`` (default: the manifest's folder).
+
+    Coordinates and headings must be finite numbers, and an image name may appear only once in
+    the database and once per split; otherwise :class:`DataError` names the file, line and column.
     """
     manifest = Path(manifest)
     if not manifest.is_file():
@@ -99,6 +109,7 @@ def read_manifest(name: str, manifest: str | Path, root: str | Path | None = Non
             )
         rows = list(reader)
     sets: dict[str, dict[str, list]] = {}
+    first_line: dict[tuple[str, str], int] = {}
     for i, row in enumerate(rows, start=2):
         kind = (row.get("set") or "").strip().lower()
         cond = (row.get("condition") or "").strip()
@@ -112,6 +123,13 @@ def read_manifest(name: str, manifest: str | Path, root: str | Path | None = Non
         img = (row.get("name") or "").strip()
         if not img:
             raise DataError(f"{manifest}:{i}: empty image name")
+        if (key, img) in first_line:
+            where = "the database" if key == "database" else f"split {key!r}"
+            raise DataError(
+                f"{manifest}:{i}: column 'name' value {img!r} is a duplicate in {where} "
+                f"(first on line {first_line[key, img]})"
+            )
+        first_line[key, img] = i
         if not (root / img).is_file():
             raise DataError(f"{manifest}:{i}: image {root / img} not found")
         heading = row.get("heading")
@@ -140,6 +158,41 @@ def read_manifest(name: str, manifest: str | Path, root: str | Path | None = Non
     )
 
 
+def frame_key(path: Path) -> tuple[int, ...]:
+    """Sort key of a frame file: the numbers in its file stem, in order, as integers.
+
+    ``0000012.jpg`` -> (12,); ``seq2_frame0007.png`` -> (2, 7). Frames are ordered by this tuple
+    (numbers compare by value, so ``frame9`` comes before ``frame10``). A stem without any digit
+    has no frame number and raises :class:`DataError` naming the file.
+    """
+    numbers, run = [], ""
+    for ch in path.stem + " ":
+        if ch.isascii() and ch.isdigit():
+            run += ch
+        elif run:
+            numbers.append(int(run))
+            run = ""
+    if not numbers:
+        raise DataError(
+            f"{path}: frame file name {path.name!r} has no frame number (no digits in the name); "
+            "frames are ordered by the numbers in their names, e.g. 0000012.jpg"
+        )
+    return tuple(numbers)
+
+
+def sort_frames(files: list[Path]) -> list[Path]:
+    """``files`` ordered by :func:`frame_key`; two files with the same frame number (e.g.
+    ``1.jpg`` and ``01.png``) make the order ambiguous and raise :class:`DataError` naming both."""
+    keyed = sorted(((frame_key(p), p) for p in files), key=lambda kp: (kp[0], kp[1].as_posix()))
+    for (k0, p0), (k1, p1) in zip(keyed, keyed[1:], strict=False):
+        if k0 == k1:
+            raise DataError(
+                f"{p0} and {p1}: same frame number {'/'.join(map(str, k0))}; "
+                "the frame order is ambiguous"
+            )
+    return [p for _, p in keyed]
+
+
 def read_frames_dataset(
     name: str,
     root: str | Path,
@@ -149,19 +202,14 @@ def read_frames_dataset(
     split: str = "queries",
     **kw,
 ) -> Dataset:
-    """Frame-index ground truth as in VPR-Bench (e.g. Corridor): folders of frames sorted by
-    index and ``ground_truth_new.npy`` holding ``[query_index, [positive db indices]]`` rows.
+    """Frame-index ground truth as in VPR-Bench (e.g. Corridor): folders of frames and
+    ``ground_truth_new.npy`` holding ``[query_index, [positive db indices]]`` rows, where an
+    index is a frame's position in its folder ordered by frame number (:func:`sort_frames`;
+    every file name must carry a frame number, else :class:`DataError`).
     Positions are unknown (UTM NaN); positives come from the file."""
     root = Path(root)
-    db_files = list_images(root / database)
-    q_files = list_images(root / queries)
-
-    def frame_key(p: Path):
-        digits = "".join(ch for ch in p.stem if ch.isdigit())
-        return (int(digits) if digits else -1, p.name)
-
-    db_files.sort(key=frame_key)
-    q_files.sort(key=frame_key)
+    db_files = sort_frames(list_images(root / database))
+    q_files = sort_frames(list_images(root / queries))
     gt_path = root / ground_truth
     if not gt_path.is_file():
         raise DataError(f"{gt_path}: ground-truth file not found")

@@ -5,6 +5,7 @@ Config entry keys (validated by ``config/schema.yaml``)::
     format: vg | manifest | frames
     root: folder                      # vg, frames; manifest: defaults to the manifest's folder
     splits: [night] | {night: images/test/queries}     # vg: split -> query folder
+                                      # ([] = the database only, no query split)
     manifest: path/to/manifest.csv    # manifest
     threshold_m: 25                   # positives: database images within this distance
     heading_deg: null                 # optional heading-aware positives
@@ -19,9 +20,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .base import Dataset
-from .readers import read_frames_dataset, read_manifest, read_vg_dataset
+from .readers import read_frames_dataset, read_manifest, read_vg_dataset, read_vg_folder
 
 PUBLIC: dict[str, dict] = {
     "tokyo247": {
@@ -84,7 +85,15 @@ def load_dataset(name: str, conf: dict, base_dir: str | Path = ".") -> Dataset:
         if "root" not in conf:
             raise ConfigError(f"datasets.{name}.root: required for format 'vg'")
         opts = {k: conf[k] for k in ("database", "query_folder") if k in conf}
-        return read_vg_dataset(name, rel(conf["root"]), conf.get("splits"), **opts, **kw)
+        splits = conf.get("splits")
+        if splits is not None and len(splits) == 0:
+            # ``splits: []``: the database-only view (workflow jobs that do not depend on the splits)
+            root = rel(conf["root"])
+            if not root.is_dir():
+                raise DataError(f"dataset {name!r}: root folder {root} not found")
+            db = read_vg_folder(root, root / opts.get("database", "images/test/database"))
+            return Dataset(name, root, db, {}, **kw)
+        return read_vg_dataset(name, rel(conf["root"]), splits, **opts, **kw)
     if fmt == "manifest":
         if "manifest" not in conf:
             raise ConfigError(f"datasets.{name}.manifest: required for format 'manifest'")

@@ -4,7 +4,8 @@ Each preset's ``type`` names the implementing class (imported lazily, so listing
 imports torch or faiss) and its ``tag`` names the output files
 (``results/<dataset>/global/<tag>/...``). User presets from the config extend or override these
 and may ``base`` on a built-in one; a user preset without a ``tag`` gets
-``<name>-<hash of params>``.
+``<name>-<hash of params>``. ``PARAMS`` holds each type's parameter schema: an unknown or invalid
+parameter is a :class:`~vgrerank.errors.ConfigError` naming the preset and the key.
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ from __future__ import annotations
 import importlib
 
 from ..errors import ConfigError
-from ..presets import resolve_preset
+from ..presets import (
+    any_of,
+    boolean,
+    integer,
+    list_of,
+    mapping,
+    number,
+    one_of,
+    optional,
+    resolve_preset,
+    string,
+)
 
 GLOBAL_TYPES = {
     "vlad": "vlad:VLAD",
@@ -51,9 +63,43 @@ GLOBALS: dict[str, dict] = {
 }  # fmt: skip
 
 
+PARAMS: dict[str, dict] = {
+    "vlad": {
+        # 'rootsift-dense' or a local extractor preset name (vgrerank.local.registry) or conf
+        "local": any_of(string(), mapping()),
+        "k": integer(1),
+        "resize_max": optional(integer(1)),
+        "step": integer(1),
+        "scales": list_of(number(gt=0)),
+        "power": number(gt=0, le=1),
+        "intra_norm": boolean(),
+        "pca_dim": optional(integer(1)),
+        "whiten": boolean(),
+        "whiten_eps": number(ge=0),
+        "fit_images": integer(1),
+        "fit_per_image": integer(1),
+        "kmeans_iters": integer(1),
+        "pca_images": optional(integer(1)),
+    },
+    "cosplace": {
+        "backbone": one_of("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
+        "fc_output_dim": integer(1),
+        "weights": optional(string()),
+        "random_init": boolean(),
+        "seed": integer(0),
+        "resize_max": optional(integer(1)),
+        "batch_size": integer(1),
+        "device": string(),
+    },
+}
+
+
 def get_global_preset(name: str, user_presets: dict | None = None) -> dict:
-    """Resolve global-descriptor preset ``name`` (user presets first, then built-ins)."""
-    return resolve_preset("global descriptor", name, GLOBALS, GLOBAL_TYPES, user_presets, "global")
+    """Resolve global-descriptor preset ``name`` (user presets first, then built-ins); unknown
+    or invalid parameters raise :class:`ConfigError` naming the preset and the key."""
+    return resolve_preset(
+        "global descriptor", name, GLOBALS, GLOBAL_TYPES, user_presets, "global", params=PARAMS
+    )
 
 
 def make_global(conf: dict):

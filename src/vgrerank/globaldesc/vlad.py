@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from .._faiss import import_faiss
 from ..errors import ConfigError, DataError
 from ..imageio import resize_max, to_gray
 from .base import GlobalDescriptor
@@ -186,7 +187,7 @@ class VLAD(GlobalDescriptor):
         return np.sort(np.random.default_rng(seed + 1).choice(n, size=m, replace=False))
 
     def fit_vocabulary(self, load: Callable[[int], np.ndarray], n: int, seed: int = 0) -> None:
-        import faiss
+        faiss = import_faiss()
 
         if n < 1:
             raise DataError("VLAD: no database images to fit the vocabulary on")
@@ -244,7 +245,7 @@ class VLAD(GlobalDescriptor):
     # ----------------------------------------------------------------- description
     def raw_vlad(self, desc: np.ndarray) -> np.ndarray:
         """VLAD [k*d] of local descriptors [n, d] before PCA (intra-norm, power, L2)."""
-        import faiss
+        faiss = import_faiss()
 
         if self.centroids is None:
             raise DataError("VLAD vocabulary is not fitted (fit on the database or load_state)")

@@ -1,6 +1,7 @@
 """Per-image local-feature cache in HDF5.
 
-Layout of ``results/<dataset>/local/<extractor tag>/{database,queries_<split>}.h5``::
+Layout of ``results/<dataset>/local/<extractor tag>/queries_<split>.h5`` and of the database
+shards ``.../db/<digest>.h5``::
 
     /<image name with '/' replaced by '|'>/    one group per image
         keypoints    [n, 2] float32   (x, y) pixels of the original image
@@ -10,13 +11,24 @@ Layout of ``results/<dataset>/local/<extractor tag>/{database,queries_<split>}.h
     attrs: conf (JSON of the extractor preset), tag, provenance (JSON), complete = True
 
 Written once by one job through a temporary file that is renamed when complete.
+
+Database features are an append-only store (:func:`update_database`): immutable *shards*
+``local/<extractor tag>/db/<digest>.h5`` with the layout above (each written once, atomically,
+with ``complete``), and per retrieval file an *index* ``local/<extractor tag>/database/<split>/
+<gdesc>-K<k>.h5`` whose per-image entries are HDF5 external links into the shards (h5py and
+:class:`FeatureStore` resolve them transparently; the index has the same file attrs plus
+``shards``, the linked shard files relative to the index). A job extracts only the candidates
+that no complete shard of the same extractor conf holds yet, under a lock on the shard folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import h5py
@@ -68,8 +80,117 @@ def extract_features(
     write_features(out, gen(), conf)
 
 
+LOCK_NAME = ".lock"
+
+
+def _conf_json(conf: dict) -> str:
+    return json.dumps(conf, sort_keys=True)
+
+
+def _shard_problem(path: Path, conf: dict) -> tuple[str | None, list[str]]:
+    """(reason the shard cannot be used or None, its image keys)."""
+    try:
+        with h5py.File(path, "r") as f:
+            if not f.attrs.get("complete", False):
+                return "incomplete (no 'complete' attribute)", []
+            if f.attrs.get("conf") != _conf_json(conf):
+                return f"made with another extractor conf ({f.attrs.get('tag', '?')!r})", []
+            return None, list(f.keys())
+    except OSError as exc:
+        return f"not a readable HDF5 file ({exc})", []
+
+
+def list_shards(shard_dir: str | Path, conf: dict, log: Callable[[str], None] = print) -> dict:
+    """Image key -> shard path over every complete shard in ``shard_dir`` made with ``conf``
+    (sorted by file name; an image in two shards maps to the first). Incomplete, unreadable or
+    foreign shards are reported through ``log`` and ignored (their images are extracted again)."""
+    shard_dir = Path(shard_dir)
+    out: dict[str, Path] = {}
+    for path in sorted(shard_dir.glob("*.h5")) if shard_dir.is_dir() else []:
+        problem, keys = _shard_problem(path, conf)
+        if problem:
+            log(f"ignoring shard {path}: {problem}")
+            continue
+        for k in keys:
+            out.setdefault(k, path)
+    return out
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Exclusive lock on ``folder`` (one extraction per shard folder at a time); without
+    ``fcntl`` or on a file system without locks it degrades to no lock (concurrent jobs may then
+    extract an image twice, into different shards, which is harmless)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(folder / LOCK_NAME, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError as exc:  # pragma: no cover - e.g. NFS without lockd
+            print(f"warning: cannot lock {folder} ({exc}); continuing without a lock", flush=True)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_index(path: str | Path, shards: dict[str, Path], conf: dict) -> None:
+    """Write the index ``path``: image name -> external link into its shard (``shards``)."""
+    path = Path(path)
+    rel = {s: os.path.relpath(s, path.parent) for s in set(shards.values())}
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for name, shard in shards.items():
+            f[key(name)] = h5py.ExternalLink(rel[shard], "/" + key(name))
+        f.attrs["conf"] = _conf_json(conf)
+        f.attrs["tag"] = conf.get("tag", "")
+        f.attrs["provenance"] = provenance_json(conf)
+        f.attrs["shards"] = json.dumps(sorted(rel.values()))
+        f.attrs["complete"] = True
+
+
+def update_database(
+    get_extractor: Callable[[], Callable],
+    conf: dict,
+    root: str | Path,
+    names: list[str],
+    index: str | Path,
+    shard_dir: str | Path,
+    desc: str = "",
+) -> dict:
+    """Make ``index`` cover the database images ``names``: extract only those that no complete
+    shard in ``shard_dir`` holds (``get_extractor()`` is called only then), append them as one
+    new shard, then write the index of links. Returns ``candidates``, ``extracted``, ``shard``
+    (the new shard or None)."""
+    if not names:
+        raise DataError(f"{index}: no images to extract features from")
+    shard_dir, index = Path(shard_dir), Path(index)
+    new_shard = None
+    with _locked(shard_dir):
+        have = list_shards(shard_dir, conf)
+        missing = [n for n in names if key(n) not in have]
+        print(
+            f"{len(names) - len(missing)} of {len(names)} candidates already extracted "
+            f"({len(set(have.values()))} shard(s) in {shard_dir}); extracting {len(missing)}",
+            flush=True,
+        )
+        if missing:
+            digest = hashlib.sha256(
+                "\n".join([_conf_json(conf), *sorted(key(n) for n in missing)]).encode()
+            ).hexdigest()[:16]
+            new_shard = shard_dir / f"{digest}.h5"
+            extract_features(get_extractor(), conf, Path(root), missing, new_shard, desc=desc)
+            have.update({key(n): new_shard for n in missing})
+    write_index(index, {n: have[key(n)] for n in names}, conf)
+    return {"candidates": len(names), "extracted": len(missing), "shard": new_shard}
+
+
 class FeatureStore:
-    """Read access to a feature file; ``store[name] -> Features``."""
+    """Read access to a feature file or a database index of shards; ``store[name] -> Features``."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -77,6 +198,13 @@ class FeatureStore:
         if not self.file.attrs.get("complete", False):
             raise DataError(f"{self.path}: feature file is incomplete (no 'complete' attribute)")
         self.conf = json.loads(self.file.attrs["conf"])
+        for rel in json.loads(self.file.attrs.get("shards", "[]")):
+            if not (self.path.parent / rel).is_file():
+                self.file.close()
+                raise DataError(
+                    f"{self.path}: its feature shard {self.path.parent / rel} is missing; "
+                    "extract again (snakemake --forcerun local_database)"
+                )
 
     def __contains__(self, name: str) -> bool:
         return key(name) in self.file
@@ -85,7 +213,10 @@ class FeatureStore:
         k = key(name)
         if k not in self.file:
             raise DataError(f"{self.path}: no features for image {name!r}")
-        g = self.file[k]
+        try:
+            g = self.file[k]
+        except KeyError as exc:  # a link into a shard that cannot be opened
+            raise DataError(f"{self.path}: features of image {name!r} unreadable ({exc})") from None
         return Features(
             g["keypoints"][()],
             g["descriptors"][()].astype(np.float32),

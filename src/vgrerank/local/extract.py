@@ -1,6 +1,8 @@
 """Local-feature extraction stage: features are computed once per image and extractor preset,
 only for the database images that appear in some query's top-K, and reused by every method that
-shares the extractor."""
+shares the extractor. Database features go to an append-only store of shards
+(:func:`vgrerank.io.local_h5.update_database`): a new retrieval file extracts only the candidates
+no earlier job has extracted."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..io.local_h5 import extract_features
+from ..io.local_h5 import extract_features, update_database
 from .registry import make_extractor
 
 
@@ -40,3 +42,19 @@ def extract_images(
     conf: dict, root: Path, names: list[str], out: Path, device: str = "auto", desc: str = ""
 ) -> None:
     extract_features(build_extractor(conf, device), conf, Path(root), names, Path(out), desc=desc)
+
+
+def extract_database(
+    conf: dict,
+    root: Path,
+    names: list[str],
+    index: Path,
+    shard_dir: Path,
+    device: str = "auto",
+    desc: str = "database",
+) -> dict:
+    """Database features of ``names``: only images not in a shard of ``shard_dir`` are extracted
+    (the extractor is built only then); ``index`` links every name to its shard."""
+    return update_database(
+        lambda: build_extractor(conf, device), conf, Path(root), names, index, shard_dir, desc=desc
+    )

@@ -7,6 +7,10 @@ override these; a user preset without a ``tag`` gets ``<name>-<hash of params>``
 
 Each preset's ``type`` names the implementing class (``module:Class`` under ``vgrerank.local``);
 classes are imported lazily so that listing presets never imports torch.
+
+``PARAMS`` holds each type's parameter schema (allowed keys and value checks, kept in step with
+the classes' ``default_conf`` by a test): a preset with an unknown or invalid parameter is a
+:class:`~vgrerank.errors.ConfigError` naming the preset and the key when it is resolved.
 """
 
 from __future__ import annotations
@@ -14,7 +18,16 @@ from __future__ import annotations
 import importlib
 
 from ..errors import ConfigError
-from ..presets import resolve_preset
+from ..presets import (
+    any_of,
+    boolean,
+    integer,
+    number,
+    one_of,
+    optional,
+    resolve_preset,
+    string,
+)
 
 EXTRACTOR_TYPES = {
     "sift": "extractors.opencv:SIFT",
@@ -88,6 +101,100 @@ SCORERS: dict[str, dict] = {
     "count": {"type": "count", "tag": "count"},
 }
 
+# ------------------------------------------------------------------ parameter schemas
+_POS_INT = integer(1)
+_OPT_POS_INT = optional(integer(1))
+_OPT_STR = optional(string())
+_OPENCV = {"max_keypoints": _OPT_POS_INT, "resize_max": _OPT_POS_INT}
+_SIFT = {
+    **_OPENCV,
+    "n_octave_layers": _POS_INT,
+    "contrast_threshold": number(ge=0),
+    "edge_threshold": number(gt=0),
+    "sigma": number(gt=0),
+}
+_TORCH = {
+    "max_keypoints": _POS_INT,
+    "resize_max": _OPT_POS_INT,
+    "device": string(),
+    "weights": _OPT_STR,
+    "sha256": _OPT_STR,
+}
+# the classical RANSAC flavours of vgrerank.local.scorers.geometric.METHODS
+GEOMETRIC_METHODS = ("magsac", "ransac", "usac", "accurate", "prosac", "fast", "parallel", "lmeds")
+_GEOMETRIC = {
+    "method": one_of(*GEOMETRIC_METHODS),
+    "threshold": number(gt=0),
+    "confidence": number(gt=0, lt=1),
+    "max_iters": _POS_INT,
+    "seed": integer(0),
+    "normalize": boolean(),
+}
+PARAMS: dict[str, dict[str, dict]] = {
+    "extractor": {
+        "sift": _SIFT,
+        "rootsift": _SIFT,
+        "orb": {
+            **_OPENCV,
+            "scale_factor": number(gt=1),
+            "n_levels": _POS_INT,
+            "edge_threshold": integer(0),
+            "fast_threshold": integer(0),
+        },
+        "akaze": {**_OPENCV, "threshold": number(gt=0)},
+        "aliked": {
+            **_TORCH,
+            "model": one_of("aliked-t16", "aliked-n16", "aliked-n16rot", "aliked-n32"),
+            "detection_threshold": number(),
+            "nms_radius": integer(0),
+        },
+        "disk": {**_TORCH, "window_size": _POS_INT, "score_threshold": number(ge=0)},
+        "xfeat": {**_TORCH, "detection_threshold": number(ge=0)},
+        "alike": {
+            **_TORCH,
+            "model": string(),
+            "detection_threshold": number(),
+            "nms_radius": integer(0),
+        },
+        "r2d2": {
+            **_TORCH,
+            "model": string(),
+            "threshold": number(ge=0, le=1),
+            "multiscale": boolean(),
+            "min_size": _POS_INT,
+            "max_size": _POS_INT,
+            "min_scale": number(ge=0),
+            "max_scale": number(gt=0),
+        },
+    },
+    "matcher": {
+        "mnn": {
+            "ratio": optional(number(gt=0, le=1)),
+            "distance": one_of("auto", "l2", "hamming"),
+            "device": string(),
+            "batch": any_of(one_of("auto"), boolean()),
+            "max_elements": _POS_INT,
+        },
+        "lightglue": {
+            "features": one_of("auto", "aliked", "disk", "xfeat"),
+            "filter_threshold": number(ge=0, le=1),
+            "adaptive": boolean(),
+            "depth_confidence": optional(number(ge=-1, le=1)),
+            "width_confidence": optional(number(ge=-1, le=1)),
+            "batch_size": _POS_INT,
+            "device": string(),
+            "weights": _OPT_STR,
+            "sha256": _OPT_STR,
+        },
+    },
+    "scorer": {
+        "ransac": _GEOMETRIC,
+        "affine": _GEOMETRIC,
+        "rapid": {"normalize": boolean()},
+        "count": {"normalize": boolean()},
+    },
+}
+
 KINDS = {
     "extractor": (EXTRACTORS, EXTRACTOR_TYPES),
     "matcher": (MATCHERS, MATCHER_TYPES),
@@ -99,9 +206,10 @@ def get_preset(kind: str, name: str, user: dict | None = None) -> dict:
     """Resolve preset ``name`` of ``kind`` ('extractor'|'matcher'|'scorer').
 
     ``user`` holds config-defined presets for that kind; they may ``base`` on a built-in one.
+    Unknown or invalid parameters raise :class:`ConfigError` naming the preset and the key.
     """
     presets, types = KINDS[kind]
-    return resolve_preset(kind, name, presets, types, user)
+    return resolve_preset(kind, name, presets, types, user, params=PARAMS[kind])
 
 
 def parse_method(method: str, user_presets: dict | None = None) -> dict:

@@ -1,4 +1,5 @@
-"""Summary plots: R@1 vs per-query time, R@1 vs re-ranking depth K, R@1 vs condition severity."""
+"""Summary plots: R@1 vs per-query time, R@1 vs re-ranking depth K, R@1 vs condition severity;
+every R@1 with its 95 % bootstrap interval (error bars / bands)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..io.atomic import atomic_path  # noqa: E402
@@ -17,6 +19,15 @@ def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     plt.close(fig)
+
+
+def _yerr(rows: pd.DataFrame, n: int = 1):
+    """Asymmetric error bars (percent) from the ``R@N_lo``/``R@N_hi`` columns, or None."""
+    lo, hi = f"R@{n}_lo", f"R@{n}_hi"
+    if lo not in rows.columns or hi not in rows.columns:
+        return None
+    y = 100 * rows[f"R@{n}"].to_numpy(dtype=float)
+    return [y - 100 * rows[lo].to_numpy(dtype=float), 100 * rows[hi].to_numpy(dtype=float) - y]
 
 
 def _panels(n: int):
@@ -36,7 +47,14 @@ def recall_vs_time(recall: pd.DataFrame, latency: pd.DataFrame, out: Path) -> No
         for _, row in lat.iterrows():
             rr = r[(r.method == row.method) & (r.gdesc == row.gdesc)]
             if len(rr):
-                ax.scatter(row.total_ms, 100 * rr["R@1"].iloc[0], s=40)
+                ax.errorbar(
+                    [row.total_ms],
+                    [100 * rr["R@1"].iloc[0]],
+                    yerr=_yerr(rr.iloc[:1]),
+                    fmt="o",
+                    ms=6,
+                    capsize=3,
+                )
                 ax.annotate(
                     row.method,
                     (row.total_ms, 100 * rr["R@1"].iloc[0]),
@@ -67,7 +85,13 @@ def recall_vs_k(sweep: pd.DataFrame, recall: pd.DataFrame, out: Path) -> None:
         for (gdesc, method), g in s.groupby(["gdesc", "method"]):
             g = g.sort_values("K")
             label = f"{gdesc}: {method}" if several else method
-            ax.plot(g.K, 100 * g["R@1"], marker="o", ms=3, label=label)
+            (line,) = ax.plot(g.K, 100 * g["R@1"], marker="o", ms=3, label=label)
+            err = _yerr(g)
+            if err is not None:
+                y = 100 * g["R@1"].to_numpy(dtype=float)
+                ax.fill_between(
+                    g.K, y - err[0], y + err[1], color=line.get_color(), alpha=0.12, lw=0
+                )
         base = recall[
             (recall.dataset == ds) & (recall.split == split) & (recall.method == "retrieval")
         ]
@@ -109,9 +133,26 @@ def recall_vs_severity(
         if method == "chance":
             continue
         x = [severity[(d, s)] for d, s in zip(g.dataset, g.split, strict=True)]
-        d = pd.DataFrame({"x": x, "y": 100 * g["R@1"].to_numpy()}).groupby("x").mean().sort_index()
-        ax.plot(
-            d.index, d.y, marker="o", ms=4, label=method, ls="--" if method == "retrieval" else "-"
+        d = (
+            pd.DataFrame({"x": x, "y": 100 * g["R@1"].to_numpy()})
+            .assign(
+                lo=100 * g["R@1_lo"].to_numpy() if "R@1_lo" in g else np.nan,
+                hi=100 * g["R@1_hi"].to_numpy() if "R@1_hi" in g else np.nan,
+            )
+            .groupby("x")
+            .mean()
+            .sort_index()
+        )
+        yerr = None if d.lo.isna().all() else [d.y - d.lo, d.hi - d.y]
+        ax.errorbar(
+            d.index,
+            d.y,
+            yerr=yerr,
+            marker="o",
+            ms=4,
+            capsize=3,
+            label=method,
+            ls="--" if method == "retrieval" else "-",
         )
     ax.set_xscale("log")
     ax.invert_xaxis()

@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..datasets.base import Dataset
 from ..imageio import load_image
 from ..io.local_h5 import FeatureStore
 from ..local.registry import make_matcher, make_scorer
-from ..rerank import reranked_predictions
+from ..rerank import read_rerank, reranked_predictions
 from ..retrieval import read_retrieval
 from .figures import keypoint_figure, matches_figure, prediction_strips
 
@@ -53,7 +52,7 @@ def make_figures(
     seen_extractors = set()
     for run in runs:
         method = run["method"]
-        df = pd.read_parquet(run["parquet"])
+        df = read_rerank(run["parquet"])
         after = reranked_predictions(df, ret.indices)
         before = ret.indices
         ok = lambda preds: np.array([preds[i, 0] in pos_sets[i] for i in range(len(preds))])  # noqa: E731

@@ -3,7 +3,10 @@
 - :func:`make_city` (conf, seed) -> :class:`City` (boxes, textures, street network),
 - :class:`Camera` (pinhole, compass heading, pitch; ``project``),
 - :func:`render` (city, camera, condition, rng) -> RGB uint8, optionally with geometry buffers,
-- :func:`write_dataset` (conf, root) -> the summary also written to ``root/meta.json``.
+- :func:`write_database` (conf, root) / :func:`write_queries` (conf, root, splits): render the
+  database or query splits independently (same city from the same seed), each part completed by
+  ``root/database.json`` / ``root/queries_<split>.json``; :func:`read_summary` combines them,
+- :func:`write_dataset` (conf, root): both, plus the summary also written to ``root/meta.json``.
 
 Configuration keys: :mod:`vgrerank.synth.config`; condition parameters:
 :mod:`vgrerank.synth.conditions`.
@@ -13,6 +16,17 @@ from .camera import Camera
 from .city import City, make_city
 from .config import DEFAULT_CONF, resolve_conf
 from .render import render
-from .writer import write_dataset
+from .writer import read_summary, write_database, write_dataset, write_queries
 
-__all__ = ["DEFAULT_CONF", "Camera", "City", "make_city", "render", "resolve_conf", "write_dataset"]
+__all__ = [
+    "DEFAULT_CONF",
+    "Camera",
+    "City",
+    "make_city",
+    "read_summary",
+    "render",
+    "resolve_conf",
+    "write_database",
+    "write_dataset",
+    "write_queries",
+]

@@ -3,12 +3,20 @@
 ``<root>/images/test/database/*.jpg`` (day views on a grid along every street centre line,
 ``db_headings`` per place) and ``<root>/images/test/queries_<split>/*.jpg`` (random positions
 within ``lateral_m`` of a centre line, random heading and pitch). File names come from
-:func:`vgrerank.datasets.names.format_name`; ``<root>/meta.json`` is written last (atomically), so
-a dataset without it is incomplete.
+:func:`vgrerank.datasets.names.format_name`.
+
+The database and each query split are rendered independently (:func:`write_database`,
+:func:`write_queries`): the city is a deterministic function of the seed and the city conf, so a
+split added later sees the same geometry and leaves the database untouched. Each part ends with
+its completion file, written last and atomically: ``<root>/database.json`` and
+``<root>/queries_<split>.json`` (both carry ``city_digest``); a part without it is incomplete.
+:func:`read_summary` checks and combines them. :func:`write_dataset` renders both and also writes
+the combined ``<root>/meta.json``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from pathlib import Path
@@ -19,11 +27,18 @@ import utm
 from tqdm import tqdm
 
 from ..datasets.names import ImageInfo, format_name
+from ..errors import ConfigError, DataError
 from ..io import atomic_path
 from .camera import Camera
 from .city import City, make_city
 from .config import resolve_conf
 from .render import render
+
+DATABASE_JSON = "database.json"
+
+
+def queries_json(split: str) -> str:
+    return f"queries_{split}.json"
 
 
 def _info(conf: dict, x, y, z, heading: float, pitch: float, pano: str, note: str) -> ImageInfo:
@@ -94,15 +109,56 @@ def _write_jpg(path: Path, img: np.ndarray, quality: int) -> None:
     path.write_bytes(buf.tobytes())
 
 
-def write_dataset(conf: dict | None, root: str | Path, progress: bool = True) -> dict:
-    """Render the database and every query split of ``conf`` under ``root``; return the summary
-    that is also written to ``root/meta.json`` (last)."""
-    conf = resolve_conf(conf)
-    root = Path(root)
-    seed = conf["seed"]
-    city = make_city(conf, seed)
+def city_conf(conf: dict) -> dict:
+    """The part of a resolved SynthCity conf that fixes the city and the database (every key but
+    ``queries``): what :func:`write_database` renders from and what query splits must share."""
+    return {k: v for k, v in conf.items() if k != "queries"}
+
+
+def city_digest(conf: dict) -> str:
+    """Fingerprint of the city and database conf (seed included): a query split rendered with
+    the same digest sees the same geometry as the database."""
+    text = json.dumps(city_conf(resolve_conf(conf)), sort_keys=True, default=float)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _summary(conf: dict, city: City) -> dict:
     cam_kw = {"width": conf["width"], "height": conf["height"], "fov_deg": conf["fov_deg"]}
-    counts: dict[str, int] = {}
+    K = Camera(0, 0, 1, 0, **cam_kw).K
+    x0, y0, x1, y1 = city.layout["mapped_extent"]
+    return {
+        "dataset": "synthcity",
+        "city_digest": city_digest(conf),
+        "intrinsics": {
+            "width": conf["width"],
+            "height": conf["height"],
+            "fov_deg": conf["fov_deg"],
+            "fx": float(K[0, 0]),
+            "fy": float(K[1, 1]),
+            "cx": float(K[0, 2]),
+            "cy": float(K[1, 2]),
+        },
+        "utm": {
+            "zone_number": conf["utm_zone_number"],
+            "zone_letter": conf["utm_zone_letter"],
+            "extent_east_north": [
+                conf["utm_origin_east"] + x0,
+                conf["utm_origin_north"] + y0,
+                conf["utm_origin_east"] + x1,
+                conf["utm_origin_north"] + y1,
+            ],
+        },
+    }
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _render_database(conf: dict, city: City, root: Path, progress: bool) -> int:
+    seed = conf["seed"]
+    cam_kw = {"width": conf["width"], "height": conf["height"], "fov_deg": conf["fov_deg"]}
     db_dir = root / "images" / "test" / "database"
     db_dir.mkdir(parents=True, exist_ok=True)
     db_cond = {
@@ -131,58 +187,116 @@ def write_dataset(conf: dict | None, root: str | Path, progress: bool = True) ->
             raise RuntimeError(f"duplicate database name {name}")
         names.add(name)
         _write_jpg(db_dir / name, img, conf["jpeg_quality"])
-    counts["database"] = len(poses)
-    for split, q in conf["queries"].items():
-        qdir = root / "images" / "test" / f"queries_{split}"
-        qdir.mkdir(parents=True, exist_ok=True)
-        params = {
-            k: v for k, v in q.items() if k not in ("n", "lateral_m", "pitch_deg", "height_m")
-        }
-        for j, p in enumerate(
-            tqdm(query_poses(city, split, q, seed), desc=f"synth {split}", disable=not progress)
-        ):
-            cam = Camera(p["x"], p["y"], p["z"], p["heading"], p["pitch"], **cam_kw)
-            img = render(city, cam, params, np.random.default_rng(p["seed"]))
-            name = format_name(
-                _info(
-                    conf,
-                    p["x"],
-                    p["y"],
-                    p["z"],
-                    p["heading"],
-                    p["pitch"],
-                    f"{split}{j:05d}",
-                    q["condition"],
-                )
+    return len(poses)
+
+
+def _render_split(conf: dict, city: City, root: Path, split: str, progress: bool) -> int:
+    q = conf["queries"][split]
+    cam_kw = {"width": conf["width"], "height": conf["height"], "fov_deg": conf["fov_deg"]}
+    qdir = root / "images" / "test" / f"queries_{split}"
+    qdir.mkdir(parents=True, exist_ok=True)
+    params = {k: v for k, v in q.items() if k not in ("n", "lateral_m", "pitch_deg", "height_m")}
+    for j, p in enumerate(
+        tqdm(query_poses(city, split, q, conf["seed"]), desc=f"synth {split}", disable=not progress)
+    ):
+        cam = Camera(p["x"], p["y"], p["z"], p["heading"], p["pitch"], **cam_kw)
+        img = render(city, cam, params, np.random.default_rng(p["seed"]))
+        name = format_name(
+            _info(
+                conf,
+                p["x"],
+                p["y"],
+                p["z"],
+                p["heading"],
+                p["pitch"],
+                f"{split}{j:05d}",
+                q["condition"],
             )
-            _write_jpg(qdir / name, img, conf["jpeg_quality"])
-        counts[f"queries_{split}"] = q["n"]
-    K = Camera(0, 0, 1, 0, **cam_kw).K
-    x0, y0, x1, y1 = city.layout["mapped_extent"]
-    summary = {
-        "dataset": "synthcity",
-        "conf": conf,
-        "counts": counts,
-        "intrinsics": {
-            "width": conf["width"],
-            "height": conf["height"],
-            "fov_deg": conf["fov_deg"],
-            "fx": float(K[0, 0]),
-            "fy": float(K[1, 1]),
-            "cx": float(K[0, 2]),
-            "cy": float(K[1, 2]),
-        },
-        "utm": {
-            "zone_number": conf["utm_zone_number"],
-            "zone_letter": conf["utm_zone_letter"],
-            "extent_east_north": [
-                conf["utm_origin_east"] + x0,
-                conf["utm_origin_north"] + y0,
-                conf["utm_origin_east"] + x1,
-                conf["utm_origin_north"] + y1,
-            ],
-        },
-    }
-    with atomic_path(root / "meta.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))
+        )
+        _write_jpg(qdir / name, img, conf["jpeg_quality"])
+    return q["n"]
+
+
+def write_database(conf: dict | None, root: str | Path, progress: bool = True) -> dict:
+    """Render the database views of ``conf`` (its ``queries`` are ignored) under ``root``;
+    return the summary that is also written to ``root/database.json`` (last, atomically)."""
+    conf = resolve_conf(city_conf(conf or {}))
+    root = Path(root)
+    city = make_city(conf, conf["seed"])
+    n = _render_database(conf, city, root, progress)
+    summary = {**_summary(conf, city), "conf": city_conf(conf), "counts": {"database": n}}
+    _write_json(root / DATABASE_JSON, summary)
+    return summary
+
+
+def write_queries(
+    conf: dict | None, root: str | Path, splits: list[str] | None = None, progress: bool = True
+) -> dict[str, dict]:
+    """Render the query splits ``splits`` (default: every split of ``conf['queries']``) under
+    ``root``, each followed by its ``root/queries_<split>.json`` (atomically). The city is built
+    from the same seed and city conf as :func:`write_database`, so the split needs no database
+    render and a later split leaves the database untouched. Returns split -> summary."""
+    conf = resolve_conf(conf)
+    root = Path(root)
+    splits = list(conf["queries"]) if splits is None else list(splits)
+    missing = [s for s in splits if s not in conf["queries"]]
+    if missing:
+        raise ConfigError(
+            f"synth conf: queries has no entry for split(s) {missing} (has: {sorted(conf['queries'])})"
+        )
+    city = make_city(conf, conf["seed"])
+    out = {}
+    for split in splits:
+        n = _render_split(conf, city, root, split, progress)
+        summary = {
+            **_summary(conf, city),
+            "split": split,
+            "conf": {**city_conf(conf), "queries": {split: conf["queries"][split]}},
+            "counts": {f"queries_{split}": n},
+        }
+        _write_json(root / queries_json(split), summary)
+        out[split] = summary
+    return out
+
+
+def read_summary(root: str | Path, splits: list[str] | None = None) -> dict:
+    """The summary of a rendered dataset from its parts (``database.json`` and each
+    ``queries_<split>.json``; default: every split rendered): raises :class:`DataError` naming
+    the missing part, or the split rendered from another city than the database."""
+    root = Path(root)
+    db_path = root / DATABASE_JSON
+    if not db_path.is_file():
+        raise DataError(f"{db_path}: database not rendered (missing); the dataset is incomplete")
+    summary = json.loads(db_path.read_text())
+    if splits is None:
+        splits = sorted(
+            p.name[len("queries_") : -len(".json")] for p in root.glob("queries_*.json")
+        )
+    summary["conf"] = {**summary["conf"], "queries": {}}
+    for split in splits:
+        path = root / queries_json(split)
+        if not path.is_file():
+            raise DataError(f"{path}: query split {split!r} not rendered (missing)")
+        part = json.loads(path.read_text())
+        if part.get("city_digest") != summary.get("city_digest"):
+            raise DataError(
+                f"{path}: split {split!r} was rendered from another city than {db_path} "
+                f"(city digest {part.get('city_digest')} != {summary.get('city_digest')})"
+            )
+        summary["conf"]["queries"].update(part["conf"]["queries"])
+        summary["counts"].update(part["counts"])
+    return summary
+
+
+def write_dataset(conf: dict | None, root: str | Path, progress: bool = True) -> dict:
+    """Render the database and every query split of ``conf`` under ``root``; return the summary
+    that is also written to ``root/meta.json`` (last), beside the parts ``database.json`` and
+    ``queries_<split>.json``."""
+    conf = resolve_conf(conf)
+    root = Path(root)
+    write_database(conf, root, progress)
+    write_queries(conf, root, progress=progress)
+    summary = read_summary(root, list(conf["queries"]))
+    summary["conf"] = conf
+    _write_json(root / "meta.json", summary)
     return summary

@@ -6,7 +6,13 @@ Conf: ``method`` ('magsac' | 'ransac' | 'usac' | 'accurate' | 'prosac' | 'fast' 
 measured with OpenCV 5.0: RANSAC and the flag-selected USAC variants use fixed internal seeds, so
 results are deterministic and the seed value changes nothing there)
 and ``normalize`` (False: score = inliers; True: inliers / number of query keypoints, as
-Patch-NetVLAD's reference code does). Fewer matches than the model needs give score 0.
+Patch-NetVLAD's reference code does).
+
+Degenerate pairs score 0 and are returned as :class:`~vgrerank.local.scorers.DegenerateScore`
+(with the reason), so the re-ranking stage counts them: fewer matches than the model needs,
+collinear or coincident points (on either side), or no model found by the estimator. Anything
+else (mismatched or non-finite coordinates, an OpenCV error) raises :class:`DataError`; the
+re-ranking stage adds the query and candidate names.
 
 'ransac' is OpenCV's classical RANSAC (``cv2.RANSAC``); 'usac' its USAC default; 'prosac'
 assumes the matches are ordered by quality; 'parallel' runs threads and may not be
@@ -18,8 +24,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...errors import ConfigError
+from ...errors import ConfigError, DataError
 from ..base import Features, Score, Scorer
+from . import COLLINEAR, NO_MODEL, TOO_FEW_MATCHES, DegenerateScore
 
 METHODS = {
     "magsac": cv2.USAC_MAGSAC,
@@ -69,21 +76,37 @@ class _GeometricScorer(Scorer):
         p0 = np.ascontiguousarray(kpts0, dtype=np.float32).reshape(-1, 2)
         p1 = np.ascontiguousarray(kpts1, dtype=np.float32).reshape(-1, 2)
         n = len(p0)
+        if len(p1) != n:
+            raise DataError(f"{type(self).__name__}: {n} query but {len(p1)} candidate points")
+        if not (np.isfinite(p0).all() and np.isfinite(p1).all()):
+            raise DataError(f"{type(self).__name__}: non-finite keypoint coordinates")
         if n < self.min_matches:
-            return Score(0.0, 0, n)
+            return DegenerateScore(0.0, 0, n, reason=TOO_FEW_MATCHES)
+        if _collinear(p0) or _collinear(p1):
+            return DegenerateScore(0.0, 0, n, reason=COLLINEAR)
         cv2.setRNGSeed(int(self.conf["seed"]))
         try:
             model, mask = self._fit(p0, p1)
-        except cv2.error:  # degenerate samples (e.g. all points identical): no model
-            model, mask = None, None
+        except cv2.error as exc:
+            msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            raise DataError(
+                f"{type(self).__name__} ({self.conf['method']}) failed on {n} matches: {msg}"
+            ) from exc
         if model is None or mask is None:
-            return Score(0.0, 0, n)
+            return DegenerateScore(0.0, 0, n, reason=NO_MODEL)
         mask = mask.ravel().astype(bool)
         inliers = int(mask.sum())
         score = float(inliers)
         if self.conf["normalize"]:
             score = inliers / max(len(f0), 1)
         return Score(score, inliers, n, model=model, inlier_mask=mask)
+
+
+def _collinear(p: np.ndarray) -> bool:
+    """True when the points lie (numerically) on one line or coincide: no 2-D model fits."""
+    c = p.astype(np.float64) - p.astype(np.float64).mean(axis=0)
+    s = np.linalg.svd(c, compute_uv=False)
+    return bool(s[-1] <= 1e-6 * max(s[0], 1.0))
 
 
 class HomographyScorer(_GeometricScorer):

@@ -1,0 +1,286 @@
+"""Incremental database features (append-only shards + index of links) and a SynthCity whose
+query splits render independently of its database: adding a split or a candidate extracts and
+renders only what is new."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from vgrerank.datasets import load_dataset
+from vgrerank.errors import DataError
+from vgrerank.io.local_h5 import FeatureStore, list_shards, update_database
+from vgrerank.local.base import Features
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = {"type": "fake", "tag": "fake-n8"}
+
+
+class CountingExtractor:
+    """Deterministic fake features from the pixels; records which images it saw."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, image):
+        self.calls += 1
+        rng = np.random.default_rng(int(image.sum()) % 2**32)
+        h, w = image.shape[:2]
+        return Features(rng.random((8, 2)) * [w, h], rng.random((8, 16)), rng.random(8), (w, h))
+
+
+@pytest.fixture
+def images(tmp_path):
+    root = tmp_path / "data"
+    names = [f"db/{i:02d}.png" for i in range(6)]
+    for i, n in enumerate(names):
+        (root / n).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / n), np.full((12, 16, 3), 20 * i + 5, np.uint8))
+    return root, names
+
+
+def _update(ext, root, names, index, shards):
+    return update_database(lambda: ext, CONF, root, names, index, shards)
+
+
+def _groups(path):
+    """Raw bytes of every dataset and attr of every image group of a shard."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for k in f:
+            g = f[k]
+            out[k] = (
+                {d: g[d][()].tobytes() for d in g},
+                {a: np.asarray(g.attrs[a]).tobytes() for a in g.attrs},
+            )
+    return out
+
+
+def test_second_update_extracts_only_new_names(images, tmp_path):
+    root, names = images
+    shards = tmp_path / "local/fake-n8/db"
+    a, b = names[:4], names[4:]
+    ext = CountingExtractor()
+    first = _update(ext, root, a, tmp_path / "local/fake-n8/database/day/g-K4.h5", shards)
+    assert ext.calls == 4 and first["extracted"] == 4
+    before = _groups(first["shard"])
+    ext2 = CountingExtractor()
+    idx2 = tmp_path / "local/fake-n8/database/night/g-K4.h5"
+    second = _update(ext2, root, a + b, idx2, shards)
+    assert ext2.calls == 2 and second["extracted"] == 2 and second["shard"] != first["shard"]
+    # the first shard is untouched byte for byte, the new one holds only B
+    assert _groups(first["shard"]) == before
+    assert sorted(_groups(second["shard"])) == sorted(n.replace("/", "|") for n in b)
+    # nothing new: no extractor, no shard
+    ext3 = CountingExtractor()
+    third = _update(ext3, root, b, tmp_path / "local/fake-n8/database/dusk/g-K4.h5", shards)
+    assert ext3.calls == 0 and third["shard"] is None and len(list(shards.glob("*.h5"))) == 2
+    # the index reads like a single feature file, from any working directory
+    cwd = os.getcwd()
+    os.chdir(tmp_path.parent)
+    try:
+        rel = idx2.relative_to(tmp_path.parent)
+        with FeatureStore(rel) as store:
+            assert sorted(store.names()) == sorted(a + b)
+            fa = store[a[0]]
+            assert fa.size == (16, 12) and len(fa) == 8
+            assert store.time(b[1]) >= 0
+        with h5py.File(rel, "r") as f:  # what the latency table does
+            assert len([f[k].attrs["time"] for k in f]) == 6
+    finally:
+        os.chdir(cwd)
+
+
+def test_bad_shards_are_ignored_and_reported(images, tmp_path, capsys):
+    root, names = images
+    shards = tmp_path / "db"
+    shards.mkdir()
+    (shards / "0000garbage.h5").write_bytes(b"not hdf5 at all")
+    with h5py.File(shards / "0001half.h5", "w") as f:  # no 'complete': a writer died
+        f.create_group(names[0].replace("/", "|"))
+    with h5py.File(shards / "0002other.h5", "w") as f:  # another extractor conf
+        f.create_group(names[1].replace("/", "|"))
+        f.attrs["conf"] = json.dumps({"type": "fake", "tag": "fake-n9"})
+        f.attrs["complete"] = True
+    (shards / ".tmp-x.h5.abcd").write_bytes(b"half")  # an interrupted atomic write
+    assert list_shards(shards, CONF) == {}
+    out = capsys.readouterr().out
+    assert "0000garbage.h5: not a readable HDF5 file" in out
+    assert "0001half.h5: incomplete" in out and "0002other.h5: made with another" in out
+    ext = CountingExtractor()
+    res = _update(ext, root, names[:2], tmp_path / "idx.h5", shards)
+    assert ext.calls == 2 and res["extracted"] == 2
+    assert "0 of 2 candidates already extracted" in capsys.readouterr().out
+    # an index whose shard vanished says so
+    res["shard"].unlink()
+    with pytest.raises(DataError, match="shard .* is missing"):
+        FeatureStore(tmp_path / "idx.h5")
+
+
+def _concurrent_update(args):
+    root, names, index, shards, calls = args
+    import time as _time
+
+    ext = CountingExtractor()
+
+    def slow(image):
+        _time.sleep(0.05)
+        with open(calls, "a") as fh:
+            fh.write("x")
+        return ext(image)
+
+    return update_database(lambda: slow, CONF, root, names, index, shards)["extracted"]
+
+
+def test_concurrent_jobs_extract_each_image_once(images, tmp_path):
+    import multiprocessing as mp
+
+    root, names = images
+    shards, calls = tmp_path / "db", tmp_path / "calls.txt"
+    jobs = [(root, names, tmp_path / f"idx{i}.h5", shards, calls) for i in range(2)]
+    with mp.get_context("fork").Pool(2) as pool:
+        extracted = pool.map(_concurrent_update, jobs)
+    # the lock serialises the two jobs: one extracts everything, the other reuses its shard
+    assert sorted(extracted) == [0, len(names)] and len(calls.read_text()) == len(names)
+    assert len(list(shards.glob("*.h5"))) == 1
+    for i in range(2):
+        with FeatureStore(tmp_path / f"idx{i}.h5") as store:
+            assert sorted(store.names()) == sorted(names)
+
+
+def test_database_view_of_entry(tmp_path):
+    from vgrerank.synth import read_summary, write_database, write_queries
+
+    conf = {
+        "seed": 2,
+        "width": 96,
+        "height": 72,
+        "blocks_x": 1,
+        "blocks_y": 1,
+        "db_spacing_m": 25.0,
+        "db_headings": 1,
+        "queries": {"day": {"condition": "day", "n": 2}, "dusk": {"condition": "dusk", "n": 2}},
+    }
+    db = write_database({k: v for k, v in conf.items() if k != "queries"}, tmp_path, False)
+    write_queries(conf, tmp_path, ["dusk"], progress=False)
+    entry = {"format": "vg", "root": str(tmp_path), "splits": []}
+    ds = load_dataset("t", entry)
+    assert len(ds.database) == db["counts"]["database"] and ds.queries == {}
+    with pytest.raises(DataError, match="queries_day.json"):
+        read_summary(tmp_path, ["day", "dusk"])
+    assert read_summary(tmp_path)["counts"] == {"database": len(ds.database), "queries_dusk": 2}
+    # a split rendered alone equals the same split rendered with the others
+    other = tmp_path / "all"
+    write_queries(conf, other, progress=False)
+    for f in sorted((tmp_path / "images/test/queries_dusk").iterdir()):
+        assert f.read_bytes() == (other / "images/test/queries_dusk" / f.name).read_bytes()
+    # another city is detected
+    write_queries({**conf, "seed": 3}, tmp_path, ["day"], progress=False)
+    with pytest.raises(DataError, match="another city"):
+        read_summary(tmp_path, ["day"])
+
+
+# -- workflow: a finished tiny run, then a query split is added --------------------------------
+
+ONE_SPLIT = {
+    "run_datasets": ["tinycity"],
+    "datasets": {
+        "tinycity": {
+            "format": "vg",
+            "splits": ["day"],
+            "synth": {
+                "width": 320,
+                "height": 240,
+                "blocks_x": 1,
+                "blocks_y": 1,
+                "db_spacing_m": 10.0,
+                "db_headings": 2,
+                "queries": {"day": {"condition": "day", "n": 3}},
+            },
+        }
+    },
+    "global": ["vlad-rootsift-64"],
+    "retrieval": {"k": 8},
+    "methods": ["sift+mnn+count"],
+    "evaluation": {"k_sweep": [1, 5, 8]},
+    "report": {"figures": False},
+}
+
+
+def _snakemake(work: Path, cfg: Path, *extra: str) -> str:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+    cmd += ["--directory", str(work), "--cores", "2", "--configfile", str(cfg), *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode != 0:
+        logs = "\n".join(p.read_text()[-2000:] for p in (work / "logs").rglob("*.log"))
+        raise AssertionError(f"snakemake failed:\n{proc.stderr[-5000:]}\n--- logs ---\n{logs}")
+    return proc.stdout + proc.stderr
+
+
+def _rule_counts(output: str) -> dict[str, int]:
+    """Job counts from the 'Job stats' table of ``snakemake -n --quiet rules``."""
+    counts, on = {}, False
+    for line in output.splitlines():
+        parts = line.split()
+        if line.startswith("Job stats:"):
+            on = True
+        elif on and len(parts) == 2 and parts[1].isdigit():
+            if parts[0] == "total":
+                break
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.mark.slow
+def test_adding_a_split_renders_and_extracts_only_what_is_new(tmp_path):
+    work = tmp_path
+    cfg1 = work / "day.yaml"
+    cfg1.write_text(yaml.safe_dump(ONE_SPLIT))
+    _snakemake(work, cfg1)
+    etag, gtag = "sift-n4096", "vlad-rootsift-k64-r480-K8"
+    local = work / "results/tinycity/local" / etag
+    kept = [
+        work / "resources/tinycity/database.json",
+        work / "results/tinycity/global/vlad-rootsift-k64-r480/database.h5",
+        local / f"database/day/{gtag}.h5",
+        work / f"results/tinycity/day/rerank/{gtag}/sift-n4096+mnn+count.parquet",
+        *sorted((local / "db").glob("*.h5")),
+    ]
+    assert len(kept) == 5  # one shard so far
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept}
+
+    conf = json.loads(json.dumps(ONE_SPLIT))
+    conf["datasets"]["tinycity"]["splits"].append("dusk")
+    conf["datasets"]["tinycity"]["synth"]["queries"]["dusk"] = {"condition": "dusk", "n": 3}
+    cfg2 = work / "plus_dusk.yaml"
+    cfg2.write_text(yaml.safe_dump(conf))
+    counts = _rule_counts(_snakemake(work, cfg2, "-n", "--quiet", "rules"))
+    assert not {"synth_database", "global_database"} & set(counts), counts
+    for rule in ("synth_queries", "global_queries", "retrieve", "local_queries"):
+        assert counts.get(rule) == 1, counts
+    assert counts.get("local_database") == 1 and counts.get("rerank") == 1, counts
+
+    _snakemake(work, cfg2)
+    # the database render, its descriptors, day's features and day's results are untouched
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept} == before
+    log = (work / f"logs/local/tinycity/{etag}/database/dusk/{gtag}.log").read_text()
+    line = next(x for x in log.splitlines() if "candidates already extracted" in x)
+    done, total = int(line.split()[0]), int(line.split()[2])
+    new = sorted(set((local / "db").glob("*.h5")) - set(kept))
+    if done == total:
+        assert new == []
+    else:
+        assert len(new) == 1
+        with h5py.File(new[0], "r") as f:
+            assert len(f) == total - done  # only the candidates no shard held
+    with FeatureStore(local / f"database/dusk/{gtag}.h5") as store:
+        assert len(store.names()) == total
+    assert "Nothing to be done" in _snakemake(work, cfg2, "-n")
