@@ -99,3 +99,84 @@ def test_corrupt_image(tmp_path):
     p.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(DataError, match="broken.jpg: not a decodable image"):
         load_image(p)
+
+
+# ---------------------------------------------------------------- frames reader (VPR-Bench layout)
+
+
+def _frames_tree(root, db_names, q_names, gt_rows):
+    for n in db_names:
+        _img(root / "ref" / n)
+    for n in q_names:
+        _img(root / "query" / n)
+    gt = np.empty(len(gt_rows), dtype=object)
+    for i, (qi, refs) in enumerate(gt_rows):
+        gt[i] = np.array([qi, np.array(refs, dtype=np.int64)], dtype=object)
+    np.save(root / "ground_truth_new.npy", gt, allow_pickle=True)
+
+
+def _frames(root, **conf):
+    return load_dataset("f", {"format": "frames", "root": str(root), **conf})
+
+
+def test_frames_order_by_frame_number_and_ground_truth(tmp_path):
+    # file-name order (frame10 < frame100 < frame2 < frame9) differs from frame order
+    _frames_tree(
+        tmp_path,
+        ["frame10.png", "frame100.png", "frame2.png", "frame9.png"],
+        ["q20.png", "q3.png", "q1.png"],
+        [(0, [1]), (2, [3, 0])],
+    )
+    ds = _frames(tmp_path)
+    assert ds.database.names == [
+        "ref/frame2.png",
+        "ref/frame9.png",
+        "ref/frame10.png",
+        "ref/frame100.png",
+    ]
+    assert ds.split("queries").names == ["query/q1.png", "query/q3.png", "query/q20.png"]
+    # ground-truth indices are positions in frame order: query 0 = q1 -> frame9
+    pos = ds.positives("queries")
+    assert [p.tolist() for p in pos] == [[1], [], [0, 3]]
+    assert np.isnan(ds.database.utm).all() and np.isnan(ds.split("queries").utm).all()
+    assert list(_frames(tmp_path, split="night").queries) == ["night"]
+
+
+def test_frames_order_uses_every_number_in_the_name(tmp_path):
+    names = ["seq2_0001.png", "seq1_0010.png", "seq1_0005.png", "seq10_0000.png"]
+    _frames_tree(tmp_path, names, ["0.png"], [(0, [0])])
+    assert _frames(tmp_path).database.names == [
+        "ref/seq1_0005.png",
+        "ref/seq1_0010.png",
+        "ref/seq2_0001.png",
+        "ref/seq10_0000.png",
+    ]
+
+
+def test_frames_name_without_number_is_an_error_naming_the_file(tmp_path):
+    _frames_tree(tmp_path, ["0000000.jpg", "0000001.jpg", "cover.jpg"], ["0.jpg"], [(0, [0])])
+    with pytest.raises(DataError, match=r"cover\.jpg.*no frame number"):
+        _frames(tmp_path)
+
+
+def test_frames_same_number_twice_is_an_error_naming_both(tmp_path):
+    _frames_tree(tmp_path, ["1.png", "2.png"], ["1.png", "01.jpg"], [(0, [0])])
+    with pytest.raises(DataError, match=r"01\.jpg and .*1\.png: same frame number 1"):
+        _frames(tmp_path)
+
+
+def test_frames_empty_folder_and_bad_ground_truth(tmp_path):
+    _frames_tree(tmp_path, ["0.png", "1.png"], [], [])
+    (tmp_path / "query").mkdir()
+    with pytest.raises(DataError, match="query: no images"):
+        _frames(tmp_path)
+    _img(tmp_path / "query" / "0.png")
+    _frames_tree(tmp_path, [], [], [(1, [0])])
+    with pytest.raises(DataError, match=r"ground_truth_new\.npy: query index 1 out of range"):
+        _frames(tmp_path)
+    _frames_tree(tmp_path, [], [], [(0, [2])])
+    with pytest.raises(DataError, match=r"ground_truth_new\.npy: query 0 has reference indices"):
+        _frames(tmp_path)
+    (tmp_path / "ground_truth_new.npy").unlink()
+    with pytest.raises(DataError, match=r"ground_truth_new\.npy: ground-truth file not found"):
+        _frames(tmp_path)

@@ -164,3 +164,10 @@ def test_tables_from_run_files(run_files):
     assert "16.7 [" in md  # retrieval R@1 with its interval
     claims = claims_markdown(ranks, paired, {"m+x+y": {"extractor": {"type": "sift"}}})
     assert "best re-ranking m+x+y" in claims and "**significant**" in claims
+
+
+def test_all_same_outcome_gets_the_exact_binomial_bound():
+    none = bootstrap_recall(np.full(20, -1), (1,), seed=[0])[1]
+    assert none[0] == 0 and none[1] == 0 and none[2] == pytest.approx(0.1684, abs=1e-4)
+    every = bootstrap_recall(np.zeros(20, int), (1,), seed=[0])[1]
+    assert every[0] == 1 and every[2] == 1 and every[1] == pytest.approx(1 - 0.1684, abs=1e-4)

@@ -8,7 +8,8 @@ A query's outcome is summarised by its *first-hit rank*: the 0-based position of
 positive in the final ranking, or -1 when no positive is among the ranked candidates. Recall@N is
 the fraction of queries with ``0 <= rank < N``.
 
-* :func:`bootstrap_recall` percentile bootstrap over queries (one resample matrix for all N).
+* :func:`bootstrap_recall` percentile bootstrap over queries (one resample matrix for all N);
+  when all queries share one outcome (R@N = 0 or 1) the open side is the exact binomial bound.
 * :func:`paired_comparison` two methods on the same queries: the R@N difference with a paired
   bootstrap interval and the exact McNemar test on the discordant queries.
 * :func:`unpaired_difference` the same method on two query sets (e.g. day vs night).
@@ -87,9 +88,17 @@ def bootstrap_recall(
             out[n] = (float("nan"),) * 3
             continue
         ok = localized(ranks, n)
+        k = int(ok.sum())
         counts = ok[idx].sum(1)
         lo, hi = _interval(counts, q, level)
-        out[n] = (int(ok.sum()) / q, lo, hi)
+        # every query has the same outcome: the bootstrap has no spread, so the open side is
+        # the exact (Clopper-Pearson) bound, e.g. 0 of 20 -> [0, 16.8 %]
+        alpha = (1.0 - level) / 2.0
+        if k == 0:
+            hi = 1.0 - alpha ** (1.0 / q)
+        elif k == q:
+            lo = alpha ** (1.0 / q)
+        out[n] = (k / q, lo, hi)
     return out
 
 
