@@ -38,6 +38,10 @@ def main() -> None:
         cam = Camera(p["x"], p["y"], p["z"], p["heading"], p["pitch"], 640, 480, 90.0)
         render(city, cam, conds[i % 2], np.random.default_rng(i))
     dt = time.perf_counter() - t0
+    from vgrerank.io.provenance import simd_info
+
+    simd = simd_info()
+    print(f"simd: numpy {simd.get('numpy_level')}, opencv {simd.get('opencv_level')}")
     print(f"city build: {t_city:.2f} s")
     print(f"rendered {n} images in {dt:.2f} s ({1000 * dt / n:.1f} ms/image)")
     print(f"render_img_per_s: {n / dt:.2f}")

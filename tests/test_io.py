@@ -72,3 +72,32 @@ def test_feature_roundtrip(tmp_path):
         assert a.size == (640, 480) and store.time("b.jpg") == 0.5 and len(store["b.jpg"]) == 0
         with pytest.raises(DataError, match="missing.jpg"):
             store["missing.jpg"]
+
+
+def test_provenance_records_cpu_and_simd_level():
+    import json
+
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    from vgrerank.io.provenance import provenance
+
+    p = provenance({"a": 1})
+    assert isinstance(p["cpu"], str) and p["cpu"]
+    simd = p["simd"]
+    active = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    assert simd["numpy_dispatch"].split() == active
+    assert simd["numpy_level"] == (active[-1] if active else simd["numpy_baseline"].split()[-1])
+    assert "SSE" in simd["opencv_features"] and simd["opencv_level"]
+    json.dumps(p)  # serialisable as written into every output
+    if not active:
+        return
+    # a process with numpy's dispatch disabled records the baseline level
+    code = (
+        "import json; from vgrerank.io.provenance import simd_info; print(json.dumps(simd_info()))"
+    )
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(active)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    low = json.loads(out.stdout)
+    assert low["numpy_dispatch"] == ""
+    assert low["numpy_level"] == simd["numpy_baseline"].split()[-1] != simd["numpy_level"]

@@ -18,6 +18,21 @@ GUTTER = 2
 ATLAS_WIDTH = 4096
 
 
+def _half(a: np.ndarray) -> np.ndarray:
+    """Half-size mip level of a uint8 image: the rounded mean of each 2x2 texel block (a
+    dimension of 1 stays), in integer arithmetic (the same bits on any CPU)."""
+    s, n = a.astype(np.uint16), 1
+    for axis in (0, 1):
+        m = s.shape[axis] // 2
+        if m:
+            lo = [slice(None)] * s.ndim
+            hi = [slice(None)] * s.ndim
+            lo[axis], hi[axis] = slice(0, 2 * m, 2), slice(1, 2 * m, 2)
+            s = s[tuple(lo)] + s[tuple(hi)]
+            n *= 2
+    return ((s + n // 2) // n).astype(np.uint8)
+
+
 class Atlas:
     def __init__(self) -> None:
         self._items: list[tuple[np.ndarray, np.ndarray]] = []
@@ -40,8 +55,7 @@ class Atlas:
             for lev in range(LEVELS):
                 if lev:
                     w, h = max(1, r.shape[1] // 2), max(1, r.shape[0] // 2)
-                    r = cv2.resize(r, (w, h), interpolation=cv2.INTER_AREA)
-                    e = cv2.resize(e, (w, h), interpolation=cv2.INTER_NEAREST)
+                    r, e = _half(r), e[: max(1, 2 * h - 1) : 2, : max(1, 2 * w - 1) : 2]
                 levels.append((i, lev, r, e))
         # shelf packing, tallest first
         order = sorted(range(len(levels)), key=lambda k: -levels[k][2].shape[0])

@@ -297,7 +297,8 @@ def make_city(conf: dict | None = None, seed: int | None = None) -> City:
     for px, py in trees_slots:
         if rng.random() > 0.3:
             continue
-        if len(lamp_arr) and np.min(np.hypot(lamp_arr[:, 0] - px, lamp_arr[:, 1] - py)) < 3.5:
+        dx, dy = lamp_arr[:, 0] - px, lamp_arr[:, 1] - py
+        if len(lamp_arr) and np.min(dx * dx + dy * dy) < 3.5**2:
             continue
         r = rng.uniform(1.1, 1.6)
         ztop = rng.uniform(5.0, 7.0)

@@ -14,6 +14,9 @@ A condition is a dict; :func:`resolve` fills every missing parameter, drawing th
 - ``traffic``: fraction of parking slots with a car; ``people``: pedestrians per walkway slot;
   ``traffic_seed``: snapshot of cars and people (the database uses one snapshot for all views).
 - ``sky``: index of the sky panorama of that condition.
+- ``light_pools``, ``motion_blur_px``, ``glare``, ``iso_noise``, ``noise_grain``, ``chroma_noise``,
+  ``row_noise``, ``grey``, ``equalize``, ``jpeg_quality``: night-camera effects of
+  :mod:`.sensor` (0 = off; set for ``night`` only).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError
+from . import sensor
 
 PRESETS: dict[str, dict] = {
     "day": {
@@ -42,6 +46,16 @@ PRESETS: dict[str, dict] = {
         "fog_m": 0.0,
         "traffic": (0.3, 0.8),
         "people": (0.0, 0.25),
+        "light_pools": 0.0,
+        "motion_blur_px": 0.0,
+        "glare": 0.0,
+        "iso_noise": 0.0,
+        "noise_grain": 0.0,
+        "chroma_noise": 0.0,
+        "row_noise": 0.0,
+        "grey": 0.0,
+        "equalize": 0.0,
+        "jpeg_quality": 0.0,
     },
     "dusk": {
         "ambient": (0.08, 0.16),
@@ -59,6 +73,16 @@ PRESETS: dict[str, dict] = {
         "fog_m": 0.0,
         "traffic": (0.3, 0.8),
         "people": (0.0, 0.2),
+        "light_pools": 0.0,
+        "motion_blur_px": 0.0,
+        "glare": 0.0,
+        "iso_noise": 0.0,
+        "noise_grain": 0.0,
+        "chroma_noise": 0.0,
+        "row_noise": 0.0,
+        "grey": 0.0,
+        "equalize": 0.0,
+        "jpeg_quality": 0.0,
     },
     "night": {
         "ambient": 0.03,
@@ -76,6 +100,17 @@ PRESETS: dict[str, dict] = {
         "fog_m": 0.0,
         "traffic": (0.2, 0.6),
         "people": (0.0, 0.1),
+        # night-camera realism (vgrerank.synth.sensor), calibrated with bench/realism.py
+        "light_pools": (0.3, 0.7),
+        "motion_blur_px": (1.0, 3.0),
+        "glare": 0.25,
+        "iso_noise": (0.25, 0.4),
+        "noise_grain": 1.2,
+        "chroma_noise": 0.3,
+        "row_noise": 0.05,
+        "grey": 1.0,
+        "equalize": 1.0,
+        "jpeg_quality": 60.0,
     },
 }
 SUN_COLOR = {"day": (1.0, 0.97, 0.9), "dusk": (1.0, 0.6, 0.35), "night": (0, 0, 0)}
@@ -118,6 +153,98 @@ def _grid(city):
     return x0, y0, nx, ny
 
 
+# ---- deterministic numerics -------------------------------------------------------------------
+# Images must be bit-identical on every CPU, whatever SIMD level numpy and OpenCV dispatch to.
+# IEEE + - * / sqrt, min/max, floor/rint and integer arithmetic are exactly rounded (identical
+# for any vector width), and numpy never fuses separate ufunc calls into an FMA. Transcendental
+# ufuncs (exp, log, power, arctan, ...) and OpenCV's float filters/remap are *not* (their SIMD
+# kernels differ in the last bits), so the renderer uses the helpers below instead: polynomials
+# built from exactly rounded operations, bilinear lookups in numpy, and OpenCV only on integer
+# data through its bit-exact fixed-point paths.
+
+_LN2_HI = 0.693359375  # 9 significant bits: k * _LN2_HI is exact for |k| < 2**14
+_LN2_LO = -2.12194440054690583e-4
+_EXP_C = (1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0)  # Taylor, |r| <= ln2 / 2
+
+
+def exp_det(x):
+    """``exp(x)`` (float32 or float64 array, or a scalar -> float64) from + - * and ``ldexp``
+    only, so the same on any CPU (relative error < 3e-7; ``x`` clipped to -87..88)."""
+    x = np.asarray(x)
+    dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    x = np.clip(x, dt.type(-87.0), dt.type(88.0), dtype=dt)
+    k = np.rint(x * dt.type(1.0 / math.log(2.0)))
+    r = x - k * dt.type(_LN2_HI)
+    r -= k * dt.type(_LN2_LO)
+    p = np.full_like(r, _EXP_C[0])
+    for c in _EXP_C[1:]:
+        p *= r
+        p += dt.type(c)
+    return np.ldexp(p, k.astype(np.int32))
+
+
+def log_det(x: np.ndarray) -> np.ndarray:
+    """Natural log of positive float64 values from ``frexp`` and + - * / only (rel. err ~1e-12)."""
+    m, e = np.frexp(np.asarray(x, np.float64))
+    small = m < math.sqrt(0.5)
+    m = np.where(small, m * 2.0, m)
+    e = e - small
+    s = (m - 1.0) / (m + 1.0)  # |s| <= 0.172
+    s2 = s * s
+    p = np.full_like(s, 1 / 13)
+    for c in (1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3, 1.0):
+        p *= s2
+        p += c
+    return 2.0 * s * p + e * math.log(2.0)
+
+
+def atan_det(t):
+    """``arctan(t)`` (float32 or float64 array) from + - * / sqrt only (abs. error < 1e-7)."""
+    t = np.asarray(t)
+    dt = t.dtype if t.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    t = t.astype(dt, copy=False)
+    a = np.abs(t)
+    inv = a > 1
+    with np.errstate(divide="ignore"):
+        u = np.where(inv, dt.type(1.0) / a, a)
+    for _ in range(2):  # atan(u) = 2 atan(u / (1 + sqrt(1 + u^2))): |u| <= tan(pi / 16)
+        u = u / (dt.type(1.0) + np.sqrt(dt.type(1.0) + u * u))
+    u2 = u * u
+    p = np.full_like(u, -1 / 11)
+    for c in (1 / 9, -1 / 7, 1 / 5, -1 / 3, 1.0):
+        p *= u2
+        p += dt.type(c)
+    r = p * u * dt.type(4.0)
+    r = np.where(inv, dt.type(math.pi / 2) - r, r)
+    return np.copysign(r, t)
+
+
+def bilinear(m: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+    """Bilinear lookup of a float32 map ``m`` [h, w] at pixel coordinates ``(mx, my)`` (any
+    equal shapes), border replicated, in float32 numpy (``cv2.remap`` of float maps is not
+    bit-exact across SIMD levels)."""
+    h, w = m.shape
+    f32 = np.float32
+    x = np.maximum(mx, f32(-1.0), dtype=f32)
+    np.minimum(x, f32(w - 1), out=x)
+    y = np.maximum(my, f32(-1.0), dtype=f32)
+    np.minimum(y, f32(h - 1), out=y)
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = x - x0, y - y0
+    x0, y0 = x0.astype(np.intp), y0.astype(np.intp)
+    xb, yb = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1) * w
+    xa, ya = np.maximum(x0, 0, out=x0), np.maximum(y0, 0, out=y0) * w
+    flat = m.ravel()
+    top = flat[ya + xa]
+    top += (flat[ya + xb] - top) * fx
+    bot = flat[yb + xa]
+    bot += (flat[yb + xb] - bot) * fx
+    bot -= top
+    bot *= fy
+    top += bot
+    return top
+
+
 def lamp_map(city) -> np.ndarray:
     """Ground illuminance from all street lamps (1.0 right below one), [ny, nx] float32, row 0 = y0."""
     if "lamp_map" in city.cache:
@@ -134,7 +261,8 @@ def lamp_map(city) -> np.ndarray:
         xs = x0 + (np.arange(i0, i1) + 0.5) * GRID - lx
         ys = y0 + (np.arange(j0, j1) + 0.5) * GRID - ly
         r2 = ys[:, None] ** 2 + xs[None, :] ** 2
-        m[j0:j1, i0:i1] += (1.0 / (1.0 + r2 / r0**2) ** 1.5).astype(np.float32)
+        q = 1.0 + r2 / r0**2  # q ** 1.5 as q * sqrt(q): exactly rounded everywhere
+        m[j0:j1, i0:i1] += (1.0 / (q * np.sqrt(q))).astype(np.float32)
     city.cache["lamp_map"] = m
     return m
 
@@ -230,27 +358,16 @@ def sample_map(city, m: np.ndarray, x: np.ndarray, y: np.ndarray, origin=(0, 0))
     """Bilinear lookup of a light map at world points (1-D arrays); ``m`` may be the window of a
     map whose cell (0, 0) is the map's cell ``origin = (i0, j0)``."""
     x0, y0, _, _ = _grid(city)
-    mx = ((x - x0) / GRID - 0.5 - origin[0]).astype(np.float32).reshape(1, -1)
-    my = ((y - y0) / GRID - 0.5 - origin[1]).astype(np.float32).reshape(1, -1)
-    out = np.empty(mx.shape, np.float32)
-    # cv2.remap maps are limited to 32767 columns: do it in chunks
-    flat_out = []
-    for k in range(0, mx.shape[1], 32000):
-        flat_out.append(
-            cv2.remap(
-                m,
-                mx[:, k : k + 32000],
-                my[:, k : k + 32000],
-                cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-        )
-    out = np.concatenate(flat_out, axis=1) if flat_out else out
-    return out.reshape(-1)
+    mx = ((x - x0) / GRID - 0.5 - origin[0]).astype(np.float32).reshape(-1)
+    my = ((y - y0) / GRID - 0.5 - origin[1]).astype(np.float32).reshape(-1)
+    return bilinear(m, mx, my)
 
 
-_SRGB_TO_LIN = ((np.arange(256) / 255.0) ** 2.2).astype(np.float32)
-_LIN_TO_SRGB = (np.clip(np.linspace(0, 1, 4096), 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+# lookup tables from Python's scalar math (numpy's power ufunc is SIMD-dispatched)
+_SRGB_TO_LIN = np.array([(i / 255.0) ** 2.2 for i in range(256)], np.float32)
+_LIN_TO_SRGB = np.array(
+    [(i / 4095) ** (1 / 2.2) * 255 + 0.5 for i in range(4096)], np.float64
+).astype(np.uint8)
 
 
 def srgb_to_linear(img: np.ndarray) -> np.ndarray:
@@ -270,25 +387,38 @@ def camera_response(rad: np.ndarray, cond: dict, rng: np.random.Generator) -> np
 
 def camera_response_planes(planes: list, cond: dict, rng: np.random.Generator) -> np.ndarray:
     """:func:`camera_response` on three float32 radiance planes [H, W] (modified in place)
-    -> sRGB uint8 [H, W, 3]."""
+    -> sRGB uint8 [H, W, 3]. Bit-identical on any CPU: the auto-exposure gain comes from
+    :func:`log_det` and an exact sum, the bloom and blur filter uint16 fixed point with
+    OpenCV's bit-exact integer paths, everything else is exactly rounded float32 arithmetic."""
+    f32 = np.float32
     gain = float(cond["exposure"])
     if cond["auto_exposure"]:
-        lum = sum(p[::4, ::4].astype(np.float64) for p in planes) / 3.0
-        key = math.exp(float(np.mean(np.log(lum + 1e-4))))
+        lum = planes[0][::4, ::4].astype(np.float64)
+        lum += planes[1][::4, ::4]
+        lum += planes[2][::4, ::4]
+        lum /= 3.0
+        lum += 1e-4
+        # exact sum (math.fsum) of a deterministic log: the gain is the same on any CPU
+        mean_log = math.fsum(log_det(lum).ravel().tolist()) / lum.size
+        key = float(exp_det(mean_log))
         gain *= float(np.clip(cond["key"] / key, 1.0, cond["max_gain"]))
     H, W = planes[0].shape
     for p in planes:
-        p *= np.float32(gain * 1.6)
+        p *= f32(gain * 1.6)
     if cond["condition"] != "day":
         for p in planes:
-            bright = np.subtract(p, np.float32(1.0))
-            np.maximum(bright, 0, out=bright)
-            small = cv2.resize(bright, (W // 4, H // 4), interpolation=cv2.INTER_AREA)
-            small = cv2.GaussianBlur(small, (0, 0), 3.0)
-            up = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
-            cv2.scaleAdd(up, 0.35, p, dst=p)
+            bright = np.subtract(p, f32(1.0))
+            np.clip(bright, f32(0.0), f32(_BLOOM_MAX), out=bright)
+            up = _bloom(_to_fixed(bright, _BLOOM_ONE))
+            up *= f32(0.35 / _BLOOM_ONE)
+            p += up
     if cond["blur_sigma"] > 0:
-        planes = [cv2.GaussianBlur(p, (0, 0), float(cond["blur_sigma"])) for p in planes]
+        # a Gaussian on uint16 fixed point: OpenCV's bit-exact path (its float one is not)
+        sigma = float(cond["blur_sigma"])
+        for p in planes:
+            np.clip(p, f32(0.0), f32(_BLUR_MAX), out=p)
+            q = cv2.GaussianBlur(_to_fixed(p, _BLUR_ONE), (0, 0), sigma)
+            np.multiply(q, f32(1.0 / _BLUR_ONE), out=p, casting="unsafe")
     out = []
     noise = _noise_bank(rng, (H, W)) if cond["noise"] > 0 else None
     # tone-curve index = rad * scale; the noise is added in index units
@@ -296,27 +426,57 @@ def camera_response_planes(planes: list, cond: dict, rng: np.random.Generator) -
     a = 0.0008 * cond["noise"] ** 2 * gain * scale**2
     b = 0.00002 * (cond["noise"] * gain) ** 2 * scale**2
     for c, p in enumerate(planes):
+        idx = np.multiply(p, f32(scale))
         if noise is not None:
             # sensor noise in the sensor's units (before gain): read noise + shot noise,
             # sd = sqrt(a * max(rad, 0) + b)
-            sd = cv2.addWeighted(p, a, p, 0.0, b)
-            cv2.max(sd, b, dst=sd)
-            cv2.sqrt(sd, dst=sd)
-            np.multiply(sd, noise[c], out=sd)
-            idx = cv2.scaleAdd(p, scale, sd)
-        else:
-            idx = np.multiply(p, np.float32(scale))
-        np.minimum(idx, np.float32(_TONE_N), out=idx)
+            sd = np.multiply(p, f32(a))
+            sd += f32(b)
+            np.maximum(sd, f32(b), out=sd)
+            np.sqrt(sd, out=sd)
+            sd *= noise[c]
+            idx += sd
+        np.minimum(idx, f32(_TONE_N), out=idx)
         out.append(np.take(_TONE_LUT, idx.astype(np.int32), mode="clip"))
-    return cv2.merge(out)
+    return sensor.apply(cv2.merge(out), cond, rng, transposed=True)  # night camera: sensor.py
 
 
 _TONE_MAX, _TONE_N = 8.0, 8192
 _x = np.linspace(0, _TONE_MAX, _TONE_N, endpoint=False) + 0.5 * _TONE_MAX / _TONE_N
-_TONE_LUT = (np.clip(_x * (1 + _x / 6.0) / (1 + _x), 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(
-    np.uint8
-)
+_TONE_LUT = np.array(
+    [
+        min(max(v, 0.0), 1.0) ** (1 / 2.2) * 255 + 0.5
+        for v in (_x * (1 + _x / 6.0) / (1 + _x)).tolist()
+    ],
+    np.float64,
+).astype(np.uint8)
 _BANK: dict = {}
+# fixed point (uint16) for the filters: bloom of radiance above 1 (up to 1 + _BLOOM_MAX) and
+# blur of radiance up to _BLUR_MAX (the tone curve saturates at _TONE_MAX)
+_BLOOM_MAX, _BLOOM_ONE = 63.0, 1024.0
+_BLUR_MAX, _BLUR_ONE = 15.99, 4096.0
+
+
+def _to_fixed(p: np.ndarray, one: float) -> np.ndarray:
+    """Non-negative float32 plane (already clipped to the range) -> uint16 ``rint(p * one)``."""
+    q = np.multiply(p, np.float32(one))
+    np.rint(q, out=q)
+    return q.astype(np.uint16)
+
+
+def _bloom(q: np.ndarray) -> np.ndarray:
+    """Wide glow of a uint16 plane [H, W] -> float32 [H, W] in the same units: 4x4 box average
+    (exact integer sums), a Gaussian (sigma 3, bit-exact uint16 path) and bilinear upsampling
+    (``INTER_LINEAR_EXACT``)."""
+    H, W = q.shape
+    h4, w4 = max(1, H // 4), max(1, W // 4)
+    if H < 4 or W < 4:
+        return np.zeros((H, W), np.float32)
+    s = q[: 4 * h4, : 4 * w4].reshape(h4, 4, w4, 4).sum(axis=(1, 3), dtype=np.uint32)
+    small = ((s + 8) >> 4).astype(np.uint16)
+    small = cv2.GaussianBlur(small, (0, 0), 3.0)
+    up = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR_EXACT)
+    return up.astype(np.float32)
 
 
 def _noise_bank(rng: np.random.Generator, shape) -> np.ndarray:

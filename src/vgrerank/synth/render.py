@@ -13,6 +13,13 @@ warped by the exact rotation homography ``K R_pitch K0^-1``.
 Speed: per-pixel buffers are built column-major from per-(hit, column) tables expanded over each
 column's runs (``np.repeat``) plus per-row terms; lighting and the camera response work on
 float32 colour planes; shadow maps are computed only over the cells a view samples.
+
+Determinism: an image is the same bits on every CPU, whatever SIMD level numpy and OpenCV
+dispatch to. Floats go only through exactly rounded operations (+ - * / sqrt, min/max, rint);
+exp/arctan are :func:`.conditions.exp_det` / :func:`.conditions.atan_det`, light maps are
+sampled by :func:`.conditions.bilinear`, ties in the nearest-hit selection are broken by box
+index, and OpenCV only remaps uint8 images through fixed-point maps (integer arithmetic; the
+pitch warp too). ``tests/test_synth_determinism.py`` renders with restricted SIMD and compares.
 """
 
 from __future__ import annotations
@@ -34,28 +41,70 @@ NORMALS = np.array([[0.0, -1.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], np.float3
 FACE_TOP, FACE_BOTTOM, FACE_GROUND, FACE_SKY = 4, 5, -2, -3
 
 
+def _mat3(a, b) -> list:
+    """3x3 product in Python floats, fixed summation order (BLAS kernels differ per CPU)."""
+    return [[a[i][0] * b[0][j] + a[i][1] * b[1][j] + a[i][2] * b[2][j] for j in range(3)]
+            for i in range(3)]  # fmt: skip
+
+
 def _canvas(camera: Camera):
-    """Level-camera canvas (width, height, cx, cy) covering the pitched view, and the warp."""
+    """Level-camera canvas (width, height, cx, cy) covering the pitched view, and the inverse
+    warp (output pixel -> canvas pixel) as nested lists."""
     W, H, f = camera.width, camera.height, camera.f
-    K = camera.K
+    cx, cy = (W - 1) / 2, (H - 1) / 2
     if abs(camera.pitch_deg) < 1e-9:
-        return W, H, K[0, 2], K[1, 2], None
-    Rp = pitch_matrix(camera.pitch_deg)
+        return W, H, cx, cy, None
+    Rp = pitch_matrix(camera.pitch_deg).tolist()
     xs = np.linspace(0, W - 1, 9)
     ys = np.linspace(0, H - 1, 9)
     border = np.array(
         [(x, y) for x in xs for y in (0, H - 1)] + [(x, y) for y in ys for x in (0, W - 1)], float
     )
-    rays = np.c_[border, np.ones(len(border))] @ np.linalg.inv(K).T  # pitched camera rays
-    lev = rays @ Rp  # Rp^T applied to each row vector: level camera rays
-    p = lev[:, :2] / lev[:, 2:3] * f
+    rx, ry = (border[:, 0] - cx) / f, (border[:, 1] - cy) / f  # pitched camera rays (rx, ry, 1)
+    # Rp^T applied to each ray: level camera rays
+    lev = [rx * Rp[0][j] + ry * Rp[1][j] + Rp[2][j] for j in range(3)]
+    p = np.stack([lev[0] / lev[2] * f, lev[1] / lev[2] * f], axis=1)
     x0, y0 = np.floor(p.min(axis=0)) - 2
     x1, y1 = np.ceil(p.max(axis=0)) + 2
     Wc, Hc = int(x1 - x0) + 1, int(y1 - y0) + 1
-    cxc, cyc = -x0, -y0
-    K0 = np.array([[f, 0, cxc], [0, f, cyc], [0, 0, 1.0]])
-    Hwarp = K @ Rp @ np.linalg.inv(K0)
-    return Wc, Hc, cxc, cyc, Hwarp
+    cxc, cyc = float(-x0), float(-y0)
+    # output pixel -> canvas pixel: K0 Rp^T K^-1 (Rp is a rotation)
+    K0 = [[f, 0.0, cxc], [0.0, f, cyc], [0.0, 0.0, 1.0]]
+    RpT = [[Rp[j][i] for j in range(3)] for i in range(3)]
+    Kinv = [[1 / f, 0.0, -cx / f], [0.0, 1 / f, -cy / f], [0.0, 0.0, 1.0]]
+    return Wc, Hc, cxc, cyc, _mat3(_mat3(K0, RpT), Kinv)
+
+
+def _fixed_maps(mapx: np.ndarray, mapy: np.ndarray):
+    """Float pixel maps -> OpenCV's fixed-point maps (CV_16SC2 integer parts, CV_16UC1 1/32
+    fractions), rounded as ``cv2.remap`` rounds float maps. A uint8 ``cv2.remap`` with these is
+    integer arithmetic, bit-exact on every SIMD level (with float maps it is not)."""
+    if mapx.dtype == mapy.dtype == np.float32 and mapx.shape == mapy.shape:
+        # the same conversion in OpenCV (faster): float -> int rounding is exact on any SIMD
+        # level (tests/test_synth_determinism.py checks it)
+        return cv2.convertMaps(mapx, mapy, cv2.CV_16SC2)
+    shape = np.broadcast_shapes(mapx.shape, mapy.shape)
+    fixed = []
+    for m in (mapx, mapy):  # each may be a broadcastable row or column
+        a = np.multiply(m, m.dtype.type(32))
+        np.maximum(a, -2048.0, out=a)
+        np.minimum(a, 1024000.0, out=a)
+        fixed.append(np.rint(a, out=a).astype(np.int32))
+    ax, ay = fixed
+    m1 = np.empty((*shape, 2), np.int16)
+    m1[..., 0] = ax >> 5
+    m1[..., 1] = ay >> 5
+    return m1, (((ay & 31) << 5) | (ax & 31)).astype(np.uint16)
+
+
+def _nearest_map(mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
+    """Float pixel maps -> CV_16SC2 map of the nearest pixels (``cv2.remap`` rounding)."""
+    if mapx.dtype == mapy.dtype == np.float32 and mapx.shape == mapy.shape:
+        return cv2.convertMaps(mapx, mapy, cv2.CV_16SC2, nninterpolation=True)[0]
+    m1 = np.empty((*mapx.shape, 2), np.int16)
+    m1[..., 0] = np.rint(np.clip(mapx, -64, 32000))
+    m1[..., 1] = np.rint(np.clip(mapy, -64, 32000))
+    return m1
 
 
 def _cull(boxes, camera: Camera, fwd: np.ndarray, half_fov: float):
@@ -63,15 +112,15 @@ def _cull(boxes, camera: Camera, fwd: np.ndarray, half_fov: float):
     cx, cy = camera.x, camera.y
     dx = np.maximum(np.maximum(b[:, 0] - cx, cx - b[:, 1]), 0)
     dy = np.maximum(np.maximum(b[:, 2] - cy, cy - b[:, 3]), 0)
-    dist = np.hypot(dx, dy)
+    dist = np.sqrt(dx * dx + dy * dy)
     far = np.where(boxes.kind == BUILDING, FAR_BUILDING_M, FAR_PROP_M)
     keep = dist < far
     # any corner in front of the (widened) view wedge
-    cs = np.cos(min(half_fov + 0.05, math.pi / 2 - 1e-3))
+    cs = math.cos(min(half_fov + 0.05, math.pi / 2 - 1e-3))
     ang_ok = np.zeros(len(b), bool)
     for xi, yi in ((0, 2), (0, 3), (1, 2), (1, 3)):
         vx, vy = b[:, xi] - cx, b[:, yi] - cy
-        n = np.hypot(vx, vy) + 1e-9
+        n = np.sqrt(vx * vx + vy * vy) + 1e-9
         ang_ok |= (
             (vx * fwd[0] + vy * fwd[1]) / n > -0.2
             if cs <= 0
@@ -119,11 +168,11 @@ def render(
 
     boxes = Boxes.concat([city.boxes, dyn])
     f = camera.f
-    Wc, Hc, cxc, cyc, Hwarp = _canvas(camera)
+    Wc, Hc, cxc, cyc, Minv = _canvas(camera)
     R0 = camera.R0
     right, fwd = R0[0, :2], R0[2, :2]
     xc = ((np.arange(Wc) - cxc) / f).astype(np.float64)
-    L = np.sqrt(1 + xc**2)
+    L = np.sqrt(1 + xc * xc)
     dh = (fwd[None, :] + xc[:, None] * right[None, :]) / L[:, None]  # [Wc, 2] unit
     ox, oy, h = camera.x, camera.y, camera.z
     half = math.atan(max(abs(xc[0]), abs(xc[-1])))
@@ -143,14 +192,18 @@ def render(
         )  # fmt: skip
         K = int(min(K_MAX, nb, max(1, valid.sum(axis=1).max())))
         if K < nb:
-            idx = np.argpartition(tin, K - 1, axis=1)[:, :K]
+            # unique keys (distance bits, box): the K nearest are one set for any algorithm
+            # (numpy's SIMD selection may order ties differently)
+            key = tin.astype(np.float32, copy=False).view(np.int32).astype(np.int64) << 20
+            key |= np.arange(nb, dtype=np.int64)[None, :]
+            idx = np.argpartition(key, K - 1, axis=1)[:, :K]
         else:
             idx = np.broadcast_to(np.arange(nb), (Wc, nb)).copy()
         bk = b[idx]  # [Wc, K, 6]
         tk, tout, facex, _ = _slab(
             bk[..., 0] - ox, bk[..., 1] - ox, bk[..., 2] - oy, bk[..., 3] - oy, ddx, ddy
         )
-        order = np.argsort(tk, axis=1)
+        order = np.argsort(tk, axis=1, kind="stable")
         idx = np.take_along_axis(idx, order, axis=1)
         ht = np.take_along_axis(tk, order, axis=1).T  # [K, Wc]
         hto = np.take_along_axis(tout, order, axis=1).T
@@ -227,7 +280,9 @@ def render(
     nrm = NORMALS[fc4]  # [K, Wc, 2]
     cosi = np.abs(nrm[..., 0] * dxs + nrm[..., 1] * dys).clip(0.2, 1)
     tpp = ppm * tL / (f * cosi)
-    lev = np.clip(np.rint(np.log2(np.maximum(tpp, 1e-6))), 0, 3).astype(np.int32)
+    # rint(log2(tpp)) clipped to 0..3, by exact comparisons with 2 ** (k + 0.5)
+    r2 = math.sqrt(2.0)
+    lev = (tpp > r2).astype(np.int32) + (tpp > 2 * r2) + (tpp > 4 * r2)
     sc = np.ldexp(1.0, -lev)
     iw, ih = atlas.size[item, 0], atlas.size[item, 1]
     mx_w = atlas.x0[item, lev] + (np.clip(u * ppm, 0.0, iw - 1.0) + 0.5) * sc - 0.5
@@ -238,7 +293,7 @@ def render(
     # sky: per-column azimuth, per-pixel elevation
     sky = city.sky_items[cond["condition"]][cond["sky"]]
     sw, sh_ = (float(v) for v in atlas.size[sky])
-    az = (camera.heading_deg + np.degrees(np.arctan(xc))) % 360.0
+    az = (camera.heading_deg + cnd.atan_det(xc) * (180.0 / math.pi)) % 360.0
     mx_s = atlas.x0[sky, 0] + np.clip(az / 360.0 * sw, 0.0, sw - 1.0)
 
     tl_t = table(tL, 0.0, 0.0)
@@ -256,7 +311,7 @@ def render(
     sky_m = lab[:, :rh] == KS if rh > 0 else None
     grd_m = lab[:, rh:] == KG if rh < Hc else None
     if sky_m is not None and sky_m.any():
-        el = np.degrees(np.arctan2(-yr[None, :rh], L32[:, None]))
+        el = cnd.atan_det(-yr[None, :rh] / L32[:, None]) * np.float32(180.0 / math.pi)
         sy = np.clip((1.0 - el / np.float32(90.0)) * np.float32(sh_), 0.0, sh_ - 1.0)
         sy += atlas.y0[sky, 0]
         np.copyto(mapy[:, :rh], sy, where=sky_m)
@@ -284,10 +339,14 @@ def render(
         ty *= gs
         ty += np.take(atlas.y0[gi] - 0.5, glev)
         np.copyto(mapy[:, rh:], ty, where=grd_m)
-    rgb = cv2.remap(atlas.rgb, mapx, mapy, cv2.INTER_LINEAR)  # [Wc, Hc, 3]
+    rgb = cv2.remap(atlas.rgb, *_fixed_maps(mapx, mapy), cv2.INTER_LINEAR)  # [Wc, Hc, 3]
     add, mul = _emission_tables(cond)
     emissive = bool(mul.any() or add.any())
-    em = cv2.remap(atlas.emit, mapx, mapy, cv2.INTER_NEAREST) if emissive else None
+    em = (
+        cv2.remap(atlas.emit, _nearest_map(mapx, mapy), None, cv2.INTER_NEAREST)
+        if emissive
+        else None
+    )
 
     # ---- flat (top / bottom) pixels: few, done per pixel ------------------------------------
     fc_col = flat_px // Hc
@@ -325,7 +384,7 @@ def render(
         gmy = (ay * np.float32(1 / cnd.GRID)) * inv + np.float32((oy - y0m) / cnd.GRID - 0.5)
 
     def ground_sample(m):
-        return cv2.remap(m, gmx, gmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cnd.bilinear(m, gmx, gmy)
 
     ambient = float(cond["ambient"])
     aw = expand(table(np.float32(0.8), 1.0, 1.0))
@@ -363,10 +422,7 @@ def render(
         sunf *= expand(table(sun * lam, 0.0, 0.0))
         sin_e = math.sin(e_sun)
         if has_grd:
-            vis = cv2.remap(
-                S, gmx - np.float32(wi0), gmy - np.float32(wj0), cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )  # fmt: skip
+            vis = cnd.bilinear(S, gmx - np.float32(wi0), gmy - np.float32(wj0))
             vis = np.clip(vis * np.float32(-4.0) + np.float32(0.5), 0.0, 1.0)
             np.copyto(sunf[:, rh:], vis * np.float32(sun * sin_e), where=grd_m)
         if len(flat_px):
@@ -379,13 +435,13 @@ def render(
         zf = w * np.float32(0.4)
         zf += np.float32((5.0 - h) * 0.4)
         np.minimum(zf, 0.0, out=zf)
-        lampf = np.exp(zf, out=zf)
+        lampf = cnd.exp_det(zf)
         lampf *= expand(table(lamps * 0.6 * lmw, 0.0, 0.0))
         if has_grd:
             np.copyto(lampf[:, rh:], ground_sample(M) * np.float32(lamps * 0.6), where=grd_m)
         if len(flat_px):
             lm = cnd.sample_map(city, M, f_px, f_py)
-            zfac = np.where(f_zf > 5.0, np.exp(-(f_zf - 5.0) / 2.5), 1.0)
+            zfac = np.where(f_zf > 5.0, cnd.exp_det(-(f_zf - 5.0) / 2.5), 1.0)
             lampf.ravel()[flat_px] = np.where(f_top, lamps * 0.6 * lm * zfac, 0.0)
     # distance and haze transmittance
     G = np.sqrt(L32[:, None] ** 2 + yr[None, :] ** 2)  # ray length per unit camera depth
@@ -397,7 +453,7 @@ def render(
     fog = float(cond["fog_m"])
     T = depth * G
     T *= np.float32(-(1 / 2500.0 + (1 / fog if fog > 0 else 0.0)))
-    np.exp(T, out=T)
+    T = cnd.exp_det(T)
     if sky_m is not None and fog > 0:
         np.copyto(T[:, :rh], 0.0, where=sky_m)
     haze = np.array(cnd.FOG_COLOR[kind], np.float32) * (ambient / 0.35 if kind != "day" else 1.0)
@@ -422,15 +478,15 @@ def render(
     for ch in range(3):
         lt = aw * amb_col[ch]
         if sunf is not None:
-            lt = cv2.scaleAdd(sunf, float(sun_col[ch]), lt)
+            lt += sunf * sun_col[ch]
         if lampf is not None:
-            lt = cv2.scaleAdd(lampf, float(lamp_col[ch]), lt)
+            lt += lampf * lamp_col[ch]
         if emissive:
             lt += mT
         if skyT is not None:
             np.copyto(lt[:, :rh], skyT, where=sky_m)
         lt *= planes[ch]
-        lt = cv2.scaleAdd(omT, float(haze[ch]), lt)
+        lt += omT * haze[ch]
         if emissive:
             a = cv2.LUT(em, add[:, ch].reshape(256, 1).copy())
             a *= T
@@ -438,8 +494,8 @@ def render(
         rad.append(lt)
     imgT = cnd.camera_response_planes(rad, cond, rng)  # [Wc, Hc, 3]
     img = cv2.transpose(imgT)
-    if Hwarp is not None:
-        img = cv2.warpPerspective(img, Hwarp, (camera.width, camera.height), flags=cv2.INTER_LINEAR)
+    if Minv is not None:
+        img = cv2.remap(img, *_warp_maps(Minv, camera.width, camera.height), cv2.INTER_LINEAR)
     if not return_geometry:
         return img
 
@@ -462,8 +518,9 @@ def render(
         "v": g_v.T.copy(),
         "depth": g_depth.T.copy(),
     }
-    if Hwarp is not None:
+    if Minv is not None:
         size = (camera.width, camera.height)
+        Hwarp = np.linalg.inv(np.array(Minv))
 
         def warp(a, interp):
             return cv2.warpPerspective(
@@ -488,6 +545,16 @@ def render(
     geo["boxes"] = boxes
     geo["condition"] = cond
     return img, geo
+
+
+def _warp_maps(Minv: list, W: int, H: int):
+    """Fixed-point remap maps of the homography ``Minv`` (output pixel -> canvas pixel) for a
+    ``W`` x ``H`` output, computed with exactly rounded float64 operations."""
+    u = np.arange(W, dtype=np.float64)[None, :]
+    v = np.arange(H, dtype=np.float64)[:, None]
+    # a row of Minv whose u coefficient is 0 (Y and Z of a pure pitch) stays one column
+    X, Y, Z = ((m[0] * u if m[0] else 0.0) + (m[1] * v + m[2]) for m in Minv)
+    return _fixed_maps(X / Z, Y / Z)
 
 
 def _emission_tables(cond: dict):

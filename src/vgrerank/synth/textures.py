@@ -38,11 +38,51 @@ FONTS = (
 )
 
 
+def _taps(n_src: int, n_dst: int, cubic: bool):
+    """Source indices and weights [taps, n_dst] of OpenCV's resize (pixel centres aligned,
+    border replicated; bicubic with A = -0.75 or bilinear), from exact float64 arithmetic."""
+    x = (np.arange(n_dst) + 0.5) * (n_src / n_dst) - 0.5
+    i0 = np.floor(x)
+    t = x - i0
+    i0 = i0.astype(np.int64)
+    if cubic:
+        A = -0.75
+        s = 1.0 - t
+        w1 = ((A + 2) * t - (A + 3)) * t * t + 1
+        w2 = ((A + 2) * s - (A + 3)) * s * s + 1
+        u = t + 1
+        w0 = ((A * u - 5 * A) * u + 8 * A) * u - 4 * A
+        ws = [w0, w1, w2, 1.0 - w0 - w1 - w2]
+        offs = (-1, 0, 1, 2)
+    else:
+        ws, offs = [1.0 - t, t], (0, 1)
+    idx = [np.clip(i0 + o, 0, n_src - 1) for o in offs]
+    return idx, [w.astype(np.float32) for w in ws]
+
+
+def resize_det(img: np.ndarray, w: int, h: int, cubic: bool = True) -> np.ndarray:
+    """``cv2.resize(img, (w, h), INTER_CUBIC / INTER_LINEAR)`` of a float32 [H, W] or [H, W, C]
+    image as separable float32 numpy passes with a fixed summation order: the same bits on any
+    CPU (OpenCV's float resize differs between SIMD levels)."""
+    img = np.asarray(img, np.float32)
+    ix, wx = _taps(img.shape[1], w, cubic)
+    iy, wy = _taps(img.shape[0], h, cubic)
+    ext = (slice(None),) + (None,) * (img.ndim - 2)
+    tmp = img[:, ix[0]] * wx[0][ext]
+    for i, wt in zip(ix[1:], wx[1:], strict=True):
+        tmp += img[:, i] * wt[ext]
+    ext = (slice(None), None) + (None,) * (img.ndim - 2)
+    out = tmp[iy[0]] * wy[0][ext]
+    for i, wt in zip(iy[1:], wy[1:], strict=True):
+        out += tmp[i] * wt[ext]
+    return out
+
+
 def noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
     """Smooth value noise in [0, 1] with feature size ``cell`` pixels."""
     gh, gw = max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)
     g = rng.random((gh, gw), dtype=np.float32)
-    return cv2.resize(g, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    return resize_det(g, w, h).clip(0, 1)
 
 
 def _col(c, k: float = 1.0) -> tuple[int, int, int]:
@@ -154,7 +194,7 @@ def _shops(img, emit, rng, st, w, h, ppm, gf_px):
         # shop window + door
         img[gy0:gy1, gx0:gx1] = np.array(_col(rng.uniform(40, 110, 3)), np.float32)
         inside = rng.uniform(60, 220, (max(1, (gy1 - gy0) // 6), max(1, (gx1 - gx0) // 6), 3))
-        inside = cv2.resize(inside.astype(np.float32), (gx1 - gx0, gy1 - gy0), cv2.INTER_NEAREST)
+        inside = resize_det(inside, gx1 - gx0, gy1 - gy0, cubic=False)  # as before: bilinear
         img[gy0:gy1, gx0:gx1] = 0.6 * img[gy0:gy1, gx0:gx1] + 0.4 * inside
         emit[gy0:gy1, gx0:gx1] = rng.integers(*SHOP_IDS)
         dx = gx0 + int(rng.uniform(0.1, 0.6) * (gx1 - gx0 - ppm))
@@ -364,7 +404,8 @@ def sky(rng: np.random.Generator, kind: str, w: int = 2048, h: int = 256) -> np.
         top, hor = np.array([40, 50, 110], np.float32), np.array([250, 150, 90], np.float32)
     else:
         top, hor = np.array([4, 5, 12], np.float32), np.array([30, 24, 30], np.float32)
-    img = top + (hor - top) * t**0.7
+    t07 = np.array([v**0.7 for v in t.ravel().tolist()], np.float32)[:, None, None]
+    img = top + (hor - top) * t07
     img = np.broadcast_to(img, (h, w, 3)).copy()
     if kind != "night":
         c = noise(rng, h, w, 48) * 0.6 + noise(rng, h, w, 12) * 0.4
