@@ -110,18 +110,30 @@ def dataset_ready(wildcards):
 _SPLIT_KEYS = ("splits", "max_queries", "query_folder", "global", "methods")
 
 
+def canonical(value):
+    """Dicts with sorted keys, recursively: params that do not change when a config file lists
+    the same keys in another order (Snakemake re-runs jobs whose params changed)."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
 def synth_city_conf(ds):
     """SynthCity conf of the city and the database only (no query splits)."""
-    return {k: v for k, v in DATASETS[ds]["synth"].items() if k != "queries"}
+    return canonical({k: v for k, v in DATASETS[ds]["synth"].items() if k != "queries"})
 
 
 def synth_split_conf(ds, split):
     """SynthCity conf of the city plus the one query split ``split``."""
     queries = DATASETS[ds]["synth"].get("queries", SYNTH_DEFAULT["queries"])
-    return {
-        **synth_city_conf(ds),
-        "queries": {split: queries[split]} if split in queries else {},
-    }
+    return canonical(
+        {
+            **synth_city_conf(ds),
+            "queries": {split: queries[split]} if split in queries else {},
+        }
+    )
 
 
 def ds_db_entry(ds):
@@ -132,7 +144,7 @@ def ds_db_entry(ds):
         entry["splits"] = []
     if "synth" in entry:
         entry["synth"] = synth_city_conf(ds)
-    return entry
+    return canonical(entry)
 
 
 def ds_split_entry(ds, split):
@@ -146,7 +158,7 @@ def ds_split_entry(ds, split):
         entry["splits"] = [split]
     if "synth" in entry:
         entry["synth"] = synth_split_conf(ds, split)
-    return entry
+    return canonical(entry)
 
 
 def db_features_file(ds, etag, split, gtag, k):

@@ -86,6 +86,12 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+def _reverse_keys(value):
+    if isinstance(value, dict):
+        return {k: _reverse_keys(value[k]) for k in reversed(list(value))}
+    return value
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("wf")
@@ -150,6 +156,12 @@ def test_nothing_to_do_then_only_new_method(tiny_run):
     work, cfg = tiny_run
     out = run(work, cfg, "-n")
     assert "Nothing to be done" in out
+    # the same config with its keys in another order changes no job's params
+    reordered = work / "reordered.yaml"
+    reordered.write_text(
+        yaml.safe_dump(_reverse_keys(yaml.safe_load(cfg.read_text())), sort_keys=False)
+    )
+    assert "Nothing to be done" in run(work, reordered, "-n")
     conf = yaml.safe_load(cfg.read_text())
     conf["methods"].append("sift+mnn+count")
     cfg2 = work / "plus_method.yaml"
