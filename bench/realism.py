@@ -20,6 +20,8 @@ Usage: python bench/realism.py [--queries 16] [--distractors 4] [--seed 0] [--me
        [--no-sensor] (night without the sensor effects of vgrerank.synth.sensor: the old look)
        [--keep DIR] (render there and keep the images; reused when its conf is the same:
        delete it after changing the renderer) [--night JSON] (extra night parameters)
+       [--recall results/tables/recall.csv [--split night]] (SynthCity side = the workflow's own
+       R@1 of each method re-ranking the retrieval top-K, e.g. of ``make demo``)
 CPU cost: most of it is ALIKED / XFeat + LightGlue on CPU; ``--queries 24 --distractors 6``
 took about 30 CPU-minutes on a loaded 2-core machine; the defaults do about half the matching.
 """
@@ -209,6 +211,19 @@ def table(title: str, res: dict[str, float]) -> None:
         print(f"| {m} | {v:.3f} |")
 
 
+def recall_r1(path: Path, split: str) -> dict[str, float]:
+    """R@1 per method tag of one split of a workflow recall table (first dataset/descriptor)."""
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    df = df[(df["split"] == split) & ~df["method"].isin(["retrieval", "chance"])]
+    if not len(df):
+        raise SystemExit(f"{path}: no re-ranking rows for split {split!r}")
+    first = df.iloc[0]
+    df = df[(df["dataset"] == first["dataset"]) & (df["gdesc"] == first["gdesc"])]
+    return dict(zip(df["method"], df["R@1"].astype(float), strict=True))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", type=int, default=16)
@@ -219,6 +234,15 @@ def main() -> None:
     ap.add_argument("--skip-real", action="store_true", help="synth only (calibration runs)")
     ap.add_argument("--keep", type=Path, default=None)
     ap.add_argument("--night", default="{}", help="extra night condition parameters (JSON)")
+    ap.add_argument(
+        "--recall",
+        type=Path,
+        default=None,
+        help="take the SynthCity side from a workflow recall table (e.g. the demo's "
+        "results/tables/recall.csv): R@1 of each method re-ranking the retrieval top-K of "
+        "--split, instead of the own-place check (b)",
+    )
+    ap.add_argument("--split", default="night", help="split of --recall (default night)")
     args = ap.parse_args()
     if not TRIPLETS.is_dir():
         print(f"skipped: {TRIPLETS} not found (../shared real data absent)")
@@ -231,11 +255,20 @@ def main() -> None:
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
+    if args.recall is not None:
+        synth_r1 = recall_r1(args.recall, args.split)
+        methods = [m for m in methods if parse_method(m)["tag"] in synth_r1]
+        if len(methods) < 2:
+            print(f"skipped: fewer than two of the methods are in {args.recall}")
+            print("rank_agreement: nan")
+            return
     models = Models()
     t0 = time.perf_counter()
     real = {} if args.skip_real else real_night(models, methods)
     t1 = time.perf_counter()
-    if args.keep:
+    if args.recall is not None:
+        synth = {m: synth_r1[parse_method(m)["tag"]] for m in methods}
+    elif args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         synth = synth_night(models, methods, args, args.keep)
     else:
@@ -244,7 +277,12 @@ def main() -> None:
     t2 = time.perf_counter()
     if real:
         table(f"real night (Gardens Point, 6 night frames, {t1 - t0:.0f} s)", real)
-    table(f"SynthCity night ({t2 - t1:.0f} s)", synth)
+    title = (
+        f"SynthCity {args.split}: R@1 re-ranking the retrieval top-K ({args.recall})"
+        if args.recall is not None
+        else f"SynthCity night ({t2 - t1:.0f} s)"
+    )
+    table(title, synth)
     if not real:
         print("rank_agreement: nan")
         return
