@@ -249,6 +249,23 @@ def paired_markdown(df: pd.DataFrame) -> str:
     return "\n\n".join(out) + "\n"
 
 
+def _pair(paired: pd.DataFrame, run: tuple, a: str, b: str):
+    """The paired-table row of methods ``a`` and ``b`` of one run (either order) and the sign
+    that turns its ``b - a`` columns into ``b - a`` of the arguments; (None, 1) if absent."""
+    dataset, split, gdesc, k = run
+    sel = paired[
+        (paired.dataset == dataset)
+        & (paired.split == split)
+        & (paired.gdesc == gdesc)
+        & (paired.K == k)
+        & (((paired.a == a) & (paired.b == b)) | ((paired.a == b) & (paired.b == a)))
+    ]
+    if not len(sel):
+        return None, 1
+    row = sel.iloc[0]
+    return row, (1 if row["b"] == b else -1)
+
+
 def _is_learned(method: str, methods: dict | None) -> bool | None:
     conf = (methods or {}).get(method)
     if not conf:
@@ -304,16 +321,8 @@ def claims_markdown(
         others = [m for m in fam if m not in ("retrieval",)]
         if others:
             best = max(others, key=lambda m: (r1[m], m))
-            sel = paired[
-                (paired.dataset == dataset)
-                & (paired.split == split)
-                & (paired.gdesc == gdesc)
-                & (paired.K == k)
-                & (paired.a == "retrieval")
-                & (paired.b == best)
-            ]
-            if len(sel):
-                c = sel.iloc[0]
+            c, _ = _pair(paired, (dataset, split, gdesc, k), "retrieval", best)
+            if c is not None:
                 rec = ""
                 if gap is not None and gap > 0:
                     rec = (
@@ -337,19 +346,8 @@ def claims_markdown(
             if learned and classical:
                 bl = max(learned, key=lambda m: (r1[m], m))
                 bc = max(classical, key=lambda m: (r1[m], m))
-                sel = paired[
-                    (paired.dataset == dataset)
-                    & (paired.split == split)
-                    & (paired.gdesc == gdesc)
-                    & (paired.K == k)
-                    & (
-                        ((paired.a == bc) & (paired.b == bl))
-                        | ((paired.a == bl) & (paired.b == bc))
-                    )
-                ]
-                if len(sel):
-                    c = sel.iloc[0]
-                    sign = 1 if c["b"] == bl else -1  # report learned - classical
+                c, sign = _pair(paired, (dataset, split, gdesc, k), bc, bl)
+                if c is not None:  # reported as learned - classical
                     lo, hi = sorted((sign * c["diff_lo"], sign * c["diff_hi"]))
                     sig = bool(c["significant"]) and (lo > 0 or hi < 0)
                     lines.append(
