@@ -45,7 +45,7 @@ rule tables:
         runtime=10,
     params:
         runs=RUNS,
-        config=config,
+        config=canonical(config),
         methods=METHOD,
         seed=config["seed"],
         num_boot=NUM_BOOT,

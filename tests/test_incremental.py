@@ -208,6 +208,7 @@ ONE_SPLIT = {
     },
     "global": ["vlad-rootsift-64"],
     "retrieval": {"k": 8},
+    "rerank": {"k": 8},
     "methods": ["sift+mnn+count"],
     "evaluation": {"k_sweep": [1, 5, 8]},
     "report": {"figures": False},

@@ -221,6 +221,7 @@ def test_own_dataset_from_manifest(tiny_run, tmp_path):
                 },
                 "global": ["vlad-rootsift-64"],
                 "retrieval": {"k": 8},
+                "rerank": {"k": 5},
                 "methods": ["orb+mnn+count"],
                 "report": {"figures": False},
             }
