@@ -40,6 +40,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from ..errors import DataError
+
 KEYS = (
     "light_pools",
     "motion_blur_px",
@@ -247,6 +249,8 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     src = img[:, :, 0] if grey else img[:, :, ::-1]
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(src), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
-        raise RuntimeError("sensor: JPEG encoding failed")
+        raise DataError(
+            f"sensor: OpenCV could not JPEG-encode a {src.shape} image at quality {quality}"
+        )
     dec = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR)
     return dec[:, :, None] if grey else dec[:, :, ::-1]

@@ -184,7 +184,10 @@ def _render_database(conf: dict, city: City, root: Path, progress: bool) -> int:
             _info(conf, x, y, conf["camera_height_m"], hd, 0.0, f"db{pid:05d}", "day")
         )
         if name in names:
-            raise RuntimeError(f"duplicate database name {name}")
+            raise ConfigError(
+                f"synth conf: two database views get the same file name {name} (db_spacing_m "
+                "or db_headings finer than the 0.01 m / 0.01 degree precision of the names)"
+            )
         names.add(name)
         _write_jpg(db_dir / name, img, conf["jpeg_quality"])
     return len(poses)
