@@ -98,13 +98,6 @@ def split_ready(wildcards):
     return synth_ready(wildcards.dataset, [wildcards.split])
 
 
-def dataset_ready(wildcards):
-    """Input of jobs given the whole dataset entry: the database and every split rendered.
-    A split-level job should take ``split_ready`` and ``ds_split_entry`` instead, so that
-    adding a split leaves it untouched."""
-    return synth_ready(wildcards.dataset, ds_splits(wildcards.dataset))
-
-
 # dataset entry keys that describe query splits or the methods run on them; database-level jobs
 # get a view without them so that adding a split or a method never changes their params
 _SPLIT_KEYS = ("splits", "max_queries", "query_folder", "global", "methods")
@@ -273,8 +266,7 @@ def figure_inputs(wc):
             {r["db_features"] for r in runs} | {r["queries_features"] for r in runs}
         ),
     }
-    if "synth" in DATASETS[wc.dataset]:
-        files["ready"] = synth_ready(wc.dataset, [wc.split])
+    files["ready"] = split_ready(wc)
     return files
 
 

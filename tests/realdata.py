@@ -280,3 +280,25 @@ def check_graf(s, err, precision, consistent, measured_err, measured_inliers):
     # matcher returning wrong pairs, fails here)
     assert precision >= 0.75, precision
     assert s.inliers >= 0.8 * consistent, (s.inliers, consistent)
+
+
+def check_place_triplets(bench: Benchmark, name: str, measured, presets: dict | None = None):
+    """Re-rank the place triplets with ``name`` and check, against the ``measured`` (own place
+    first, separated) counts, with a margin of one query each, that the own place comes first
+    and stands out, and that the reported ranking follows the scores."""
+    recall = bench.rerank(name, presets)
+    hits, separated = bench.hits_at_1(name), bench.separated(name)
+    df = bench.tables[name]
+    top = df[df["rank"] == 0].sort_values("query")
+    second = df[df["rank"] == 1].sort_values("query")
+    print(
+        f"\nplace triplets {name}: {recall} (own place first {hits}/6, separated "
+        f"{separated}/6); top inliers {top['inliers'].tolist()}, second "
+        f"{second['inliers'].tolist()}"
+    )
+    measured_hits, measured_separated = measured
+    assert hits >= measured_hits - 1, (hits, measured_hits)
+    assert separated >= measured_separated - 1, (separated, measured_separated)
+    # the ranking follows the scores: the reported rank-0 candidate is the first prediction
+    assert (top["db_index"].to_numpy() == bench.predictions[name][:, 0]).all()
+    assert np.all(top["score"].to_numpy() >= second["score"].to_numpy())

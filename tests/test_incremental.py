@@ -2,24 +2,22 @@
 query splits render independently of its database: adding a split or a candidate extracts and
 renders only what is new."""
 
+import copy
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import cv2
 import h5py
 import numpy as np
 import pytest
 import yaml
+from test_workflow import TINY, job_counts, run
 
 from vgrerank.datasets import load_dataset
 from vgrerank.errors import DataError
 from vgrerank.io.local_h5 import FeatureStore, list_shards, update_database
 from vgrerank.local.base import Features
 
-REPO = Path(__file__).resolve().parents[1]
 CONF = {"type": "fake", "tag": "fake-n8"}
 
 
@@ -189,55 +187,23 @@ def test_database_view_of_entry(tmp_path):
 
 # -- workflow: a finished tiny run, then a query split is added --------------------------------
 
-ONE_SPLIT = {
-    "run_datasets": ["tinycity"],
-    "datasets": {
-        "tinycity": {
-            "format": "vg",
-            "splits": ["day"],
-            "synth": {
-                "width": 320,
-                "height": 240,
-                "blocks_x": 1,
-                "blocks_y": 1,
-                "db_spacing_m": 10.0,
-                "db_headings": 2,
-                "queries": {"day": {"condition": "day", "n": 3}},
-            },
-        }
-    },
-    "global": ["vlad-rootsift-64"],
-    "retrieval": {"k": 8},
-    "rerank": {"k": 8},
-    "methods": ["sift+mnn+count"],
-    "evaluation": {"k_sweep": [1, 5, 8]},
-    "report": {"figures": False},
-}
+
+def _one_split() -> dict:
+    """The workflow tests' TINY city cut to the day split (3 queries), one method, no figures."""
+    conf = copy.deepcopy(TINY)
+    ds = conf["datasets"]["tinycity"]
+    ds["splits"] = ["day"]
+    ds["synth"]["queries"] = {"day": {"condition": "day", "n": 3}}
+    conf.update(
+        rerank={"k": 8},
+        methods=["sift+mnn+count"],
+        evaluation={"k_sweep": [1, 5, 8]},
+        report={"figures": False},
+    )
+    return conf
 
 
-def _snakemake(work: Path, cfg: Path, *extra: str) -> str:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-    cmd += ["--directory", str(work), "--cores", "2", "--configfile", str(cfg), *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    if proc.returncode != 0:
-        logs = "\n".join(p.read_text()[-2000:] for p in (work / "logs").rglob("*.log"))
-        raise AssertionError(f"snakemake failed:\n{proc.stderr[-5000:]}\n--- logs ---\n{logs}")
-    return proc.stdout + proc.stderr
-
-
-def _rule_counts(output: str) -> dict[str, int]:
-    """Job counts from the 'Job stats' table of ``snakemake -n --quiet rules``."""
-    counts, on = {}, False
-    for line in output.splitlines():
-        parts = line.split()
-        if line.startswith("Job stats:"):
-            on = True
-        elif on and len(parts) == 2 and parts[1].isdigit():
-            if parts[0] == "total":
-                break
-            counts[parts[0]] = int(parts[1])
-    return counts
+ONE_SPLIT = _one_split()
 
 
 @pytest.mark.slow
@@ -245,7 +211,7 @@ def test_adding_a_split_renders_and_extracts_only_what_is_new(tmp_path):
     work = tmp_path
     cfg1 = work / "day.yaml"
     cfg1.write_text(yaml.safe_dump(ONE_SPLIT))
-    _snakemake(work, cfg1)
+    run(work, cfg1)
     etag, gtag = "sift-n4096", "vlad-rootsift-k64-r480-K8"
     local = work / "results/tinycity/local" / etag
     kept = [
@@ -263,13 +229,13 @@ def test_adding_a_split_renders_and_extracts_only_what_is_new(tmp_path):
     conf["datasets"]["tinycity"]["synth"]["queries"]["dusk"] = {"condition": "dusk", "n": 3}
     cfg2 = work / "plus_dusk.yaml"
     cfg2.write_text(yaml.safe_dump(conf))
-    counts = _rule_counts(_snakemake(work, cfg2, "-n", "--quiet", "rules"))
+    counts = job_counts(run(work, cfg2, "-n", "--quiet", "rules"))
     assert not {"synth_database", "global_database"} & set(counts), counts
     for rule in ("synth_queries", "global_queries", "retrieve", "local_queries"):
         assert counts.get(rule) == 1, counts
     assert counts.get("local_database") == 1 and counts.get("rerank") == 1, counts
 
-    _snakemake(work, cfg2)
+    run(work, cfg2)
     # the database render, its descriptors, day's features and day's results are untouched
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept} == before
     log = (work / f"logs/local/tinycity/{etag}/database/dusk/{gtag}.log").read_text()
@@ -284,4 +250,4 @@ def test_adding_a_split_renders_and_extracts_only_what_is_new(tmp_path):
             assert len(f) == total - done  # only the candidates no shard held
     with FeatureStore(local / f"database/dusk/{gtag}.h5") as store:
         assert len(store.names()) == total
-    assert "Nothing to be done" in _snakemake(work, cfg2, "-n")
+    assert "Nothing to be done" in run(work, cfg2, "-n")

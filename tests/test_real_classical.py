@@ -26,9 +26,8 @@ the noise level of ~8; the night split is tested with the learned methods in
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from realdata import check_graf, graf_pair, place_triplets_benchmark
+from realdata import check_graf, check_place_triplets, graf_pair, place_triplets_benchmark
 
 pytestmark = pytest.mark.shared
 
@@ -67,19 +66,4 @@ def day(tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(DAY))
 def test_place_triplets_day(day, name):
-    recall = day.rerank(name)
-    hits, separated = day.hits_at_1(name), day.separated(name)
-    df = day.tables[name]
-    top = df[df["rank"] == 0].sort_values("query")
-    second = df[df["rank"] == 1].sort_values("query")
-    print(
-        f"\nplace triplets day {name}: {recall} (own place first {hits}/6, separated "
-        f"{separated}/6); top inliers {top['inliers'].tolist()}, second "
-        f"{second['inliers'].tolist()}"
-    )
-    measured_hits, measured_separated = DAY[name]
-    assert hits >= measured_hits - 1, (hits, measured_hits)
-    assert separated >= measured_separated - 1, (separated, measured_separated)
-    # the ranking follows the scores: the reported rank-0 candidate is the first prediction
-    assert (top["db_index"].to_numpy() == day.predictions[name][:, 0]).all()
-    assert np.all(top["score"].to_numpy() >= second["score"].to_numpy())
+    check_place_triplets(day, name, DAY[name])

@@ -24,7 +24,13 @@ retrieval order alone would keep R@1. (Classical methods measured 1-2 of 6 at ni
 from __future__ import annotations
 
 import pytest
-from realdata import check_graf, graf_pair, need_weights, place_triplets_benchmark
+from realdata import (
+    check_graf,
+    check_place_triplets,
+    graf_pair,
+    need_weights,
+    place_triplets_benchmark,
+)
 
 pytestmark = pytest.mark.shared
 
@@ -81,17 +87,4 @@ def night(tmp_path_factory):
 @pytest.mark.parametrize("name", list(NIGHT))
 def test_place_triplets_night(night, name):
     need_weights(*WEIGHTS[name])
-    recall = night.rerank(name, PRESETS)
-    hits, separated = night.hits_at_1(name), night.separated(name)
-    df = night.tables[name]
-    top = df[df["rank"] == 0].sort_values("query")
-    second = df[df["rank"] == 1].sort_values("query")
-    print(
-        f"\nplace triplets night {name}: {recall} (own place first {hits}/6, separated "
-        f"{separated}/6); top inliers {top['inliers'].tolist()}, second "
-        f"{second['inliers'].tolist()}"
-    )
-    measured_hits, measured_separated = NIGHT[name]
-    assert hits >= measured_hits - 1, (hits, measured_hits)
-    assert separated >= measured_separated - 1, (separated, measured_separated)
-    assert (top["db_index"].to_numpy() == night.predictions[name][:, 0]).all()
+    check_place_triplets(night, name, NIGHT[name], PRESETS)

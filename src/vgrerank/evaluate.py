@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import gammaln
 
+from .stats import first_hit_ranks, localized
+
 RECALL_NS = (1, 5, 10, 20, 100)
 K_SWEEP = (1, 5, 10, 20, 50, 100)
 
@@ -38,8 +40,8 @@ def recall_at_n(
     h = hits(predictions, positives)
     if len(h) == 0:
         raise ValueError("recall of an empty query set is undefined")
-    first = np.where(h.any(1), h.argmax(1), np.iinfo(np.int64).max)
-    return {n: float(np.mean(first < n)) for n in ns}
+    first = first_hit_ranks(h)
+    return {n: float(np.mean(localized(first, n))) for n in ns}
 
 
 def chance_probabilities(num_db: int, positives: Sequence[np.ndarray], n: int) -> np.ndarray:

@@ -57,12 +57,13 @@ def resample_indices(num_queries: int, num_boot: int, seed) -> np.ndarray:
     return rng.integers(0, num_queries, size=(num_boot, num_queries), dtype=np.int64)
 
 
-def _interval(counts: np.ndarray, q: int, level: float) -> tuple[float, float]:
-    """Percentile interval of bootstrap counts (out of ``q``) as fractions, by order statistics."""
+def _interval(values: np.ndarray, den: float, level: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap statistics, divided by ``den`` (e.g. counts out of Q
+    queries), by order statistics (no interpolation)."""
     alpha = (1.0 - level) / 2.0
-    lo = np.quantile(counts, alpha, method="inverted_cdf")
-    hi = np.quantile(counts, 1.0 - alpha, method="inverted_cdf")
-    return float(lo) / q, float(hi) / q
+    lo = np.quantile(values, alpha, method="inverted_cdf")
+    hi = np.quantile(values, 1.0 - alpha, method="inverted_cdf")
+    return float(lo) / den, float(hi) / den
 
 
 def bootstrap_recall(
@@ -82,6 +83,7 @@ def bootstrap_recall(
     ranks = np.asarray(ranks, dtype=np.int64)
     q = len(ranks)
     idx = resample_indices(q, num_boot, seed)
+    alpha = (1.0 - level) / 2.0
     out = {}
     for n in ns:
         if max_rank is not None and n > max_rank:
@@ -93,7 +95,6 @@ def bootstrap_recall(
         lo, hi = _interval(counts, q, level)
         # every query has the same outcome: the bootstrap has no spread, so the open side is
         # the exact (Clopper-Pearson) bound, e.g. 0 of 20 -> [0, 16.8 %]
-        alpha = (1.0 - level) / 2.0
         if k == 0:
             hi = 1.0 - alpha ** (1.0 / q)
         elif k == q:
@@ -110,11 +111,9 @@ def bootstrap_mean(
     q = len(values)
     idx = resample_indices(q, num_boot, seed)
     # math.fsum is exactly rounded, so the means do not depend on SIMD summation order
-    means = np.array([math.fsum(values[row]) for row in idx]) / q
-    alpha = (1.0 - level) / 2.0
-    lo = np.quantile(means, alpha, method="inverted_cdf")
-    hi = np.quantile(means, 1.0 - alpha, method="inverted_cdf")
-    return math.fsum(values) / q, float(lo), float(hi)
+    sums = np.array([math.fsum(values[row]) for row in idx])
+    lo, hi = _interval(sums, q, level)
+    return math.fsum(values) / q, lo, hi
 
 
 def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
@@ -177,7 +176,7 @@ def unpaired_difference(
     level: float = 0.95,
 ) -> dict:
     """R@N of ``b`` minus ``a`` on two independent query sets, with a two-sample bootstrap
-    interval (each set resampled on its own) and the bootstrap's one-sided tail fraction."""
+    interval (each set resampled on its own)."""
     a = localized(np.asarray(ranks_a), n)
     b = localized(np.asarray(ranks_b), n)
     rng_a, rng_b = np.random.SeedSequence(seed).spawn(2)
@@ -186,11 +185,7 @@ def unpaired_difference(
     # differences of fractions with unequal denominators: compare exactly via cross-multiplying
     ca = a[ia].sum(1).astype(np.int64) * len(b)
     cb = b[ib].sum(1).astype(np.int64) * len(a)
-    dd = np.sort(cb - ca)
-    alpha = (1.0 - level) / 2.0
-    den = len(a) * len(b)
-    lo = float(np.quantile(dd, alpha, method="inverted_cdf")) / den
-    hi = float(np.quantile(dd, 1.0 - alpha, method="inverted_cdf")) / den
+    lo, hi = _interval(cb - ca, len(a) * len(b), level)
     diff = float(b.mean() - a.mean())
     return {"diff": diff, "diff_lo": lo, "diff_hi": hi}
 

@@ -14,7 +14,7 @@ from ..io.atomic import atomic_path
 from ..io.h5util import open_h5
 from ..io.provenance import provenance
 from ..rerank import read_parquet_meta, read_rerank
-from ..stats import holm, paired_comparison, split_seed, unpaired_difference
+from ..stats import holm, localized, paired_comparison, split_seed, unpaired_difference
 
 ID_COLUMNS = ["dataset", "split", "method", "K", "depth", "threshold_m", "queries"]
 LEARNED_EXTRACTORS = {"aliked", "disk", "xfeat", "alike", "r2d2"}
@@ -26,13 +26,15 @@ def recall_value_columns(df: pd.DataFrame) -> list[str]:
     return [c for n in ns for c in (f"R@{n}", f"R@{n}_lo", f"R@{n}_hi") if c in df.columns]
 
 
+def _read_csv(path: Path, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot read {what} ({exc})") from None
+
+
 def _read_all(paths: Sequence[Path], what: str = "recall table") -> pd.DataFrame:
-    frames = []
-    for p in paths:
-        try:
-            frames.append(pd.read_csv(p))
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise DataError(f"{p}: cannot read {what} ({exc})") from None
+    frames = [_read_csv(p, what) for p in paths]
     if not frames:
         raise DataError(f"no {what} files to aggregate")
     return pd.concat(frames, ignore_index=True)
@@ -85,10 +87,7 @@ def query_ranks(query_files: Sequence[Path]) -> dict[tuple, pd.Series]:
     out = {}
     for p in query_files:
         p = Path(p)
-        try:
-            df = pd.read_csv(p)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise DataError(f"{p}: cannot read per-query ranks ({exc})") from None
+        df = _read_csv(p, "per-query ranks")
         # results/<dataset>/<split>/recall/<gdesc>-K<k>/<method>.queries.csv
         run = p.parent.name
         gdesc, _, k = run.rpartition("-K")
@@ -104,7 +103,7 @@ def _ceiling(ranks: dict, key: tuple, k: int) -> float | None:
     r = ranks.get((*key, "retrieval"))
     if r is None:
         return None
-    return float(np.mean((r.to_numpy() >= 0) & (r.to_numpy() < k)))
+    return float(np.mean(localized(r.to_numpy(), k)))
 
 
 def recall_markdown(df: pd.DataFrame, ranks: dict | None = None, ns=(1, 5, 10)) -> str:
@@ -204,8 +203,8 @@ def paired_table(ranks: dict, seed: int = 0, num_boot: int = 10000, n: int = 1) 
                         "queries": len(fam[a]),
                         "a": a,
                         "b": b,
-                        f"R@{n}_a": float(np.mean((fam[a] >= 0) & (fam[a] < n))),
-                        f"R@{n}_b": float(np.mean((fam[b] >= 0) & (fam[b] < n))),
+                        f"R@{n}_a": float(np.mean(localized(fam[a].to_numpy(), n))),
+                        f"R@{n}_b": float(np.mean(localized(fam[b].to_numpy(), n))),
                         **c,
                     }
                 )
@@ -297,7 +296,7 @@ def claims_markdown(
         fam = _family(ranks, dataset, split, gdesc, k)
         if "retrieval" not in fam:
             continue
-        r1 = {m: float(np.mean((r >= 0) & (r < 1))) for m, r in fam.items()}
+        r1 = {m: float(np.mean(localized(r.to_numpy(), 1))) for m, r in fam.items()}
         head = f"**{dataset} {split}**, {gdesc}, top-{k} ({len(fam['retrieval'])} queries):"
         lines.append(head)
         ref = (dataset, reference_split, gdesc, k, "retrieval")
