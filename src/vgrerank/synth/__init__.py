@@ -6,7 +6,10 @@
 - :func:`write_database` (conf, root) / :func:`write_queries` (conf, root, splits): render the
   database or query splits independently (same city from the same seed), each part completed by
   ``root/database.json`` / ``root/queries_<split>.json``; :func:`read_summary` combines them,
-- :func:`write_dataset` (conf, root): both, plus the summary also written to ``root/meta.json``.
+- :func:`write_dataset` (conf, root): both, plus the summary also written to ``root/meta.json``,
+- :func:`write_collection` (conf, out_dir, n=, seed=): a tourist photo collection of the city
+  (:mod:`.photos`, rooms and half-indoor frames from :mod:`.indoor`),
+- :func:`write_neighbourhoods` (conf, path): the city's neighbourhood polygons as GeoJSON.
 
 Configuration keys: :mod:`vgrerank.synth.config`; condition parameters:
 :mod:`vgrerank.synth.conditions`.
@@ -15,6 +18,8 @@ Configuration keys: :mod:`vgrerank.synth.config`; condition parameters:
 from .camera import Camera
 from .city import City, make_city
 from .config import DEFAULT_CONF, resolve_conf
+from .neighbourhoods import write_neighbourhoods
+from .photos import write_collection
 from .render import render
 from .writer import read_summary, write_database, write_dataset, write_queries
 
@@ -26,7 +31,9 @@ __all__ = [
     "read_summary",
     "render",
     "resolve_conf",
+    "write_collection",
     "write_database",
     "write_dataset",
+    "write_neighbourhoods",
     "write_queries",
 ]

@@ -1,0 +1,40 @@
+"""Snakemake adapter: the builder's funnel table and the choropleth of the kept queries."""
+
+from pathlib import Path
+
+from vgrerank.builder.choropleth import choropleth
+from vgrerank.builder.funnel import funnel_table, write_funnel_csv, write_funnel_markdown
+from vgrerank.builder.table import PHOTO_COLUMNS, kept, read_table
+from vgrerank.logs import logged
+
+sm = snakemake  # noqa: F821
+
+STAGES = ("indoor", "day", "duplicates", "rejected", "no-positive")
+
+with logged(sm.log[0]):
+    photos = read_table(sm.input.photos, PHOTO_COLUMNS)
+    tables = [read_table(p) for p in sm.input.stages]
+    funnel = funnel_table([("source", photos), *zip(STAGES, tables, strict=True)])
+    write_funnel_csv(funnel, sm.output.funnel_csv)
+    write_funnel_markdown(funnel, sm.output.funnel_md)
+    print(funnel.to_string(index=False))
+
+    corrected = read_table(sm.input.stages[3], ("photo_id", "latitude", "longitude"))
+    final_ids = set(kept(tables[-1])["photo_id"])
+    final = corrected[corrected["photo_id"].isin(final_ids)]
+    conf = sm.params.conf
+    geojson = conf["neighbourhoods"]
+    if geojson is None and sm.params.synth is not None:
+        from vgrerank.synth.neighbourhoods import write_neighbourhoods
+
+        geojson = Path(sm.output.counts).with_name("neighbourhoods.geojson")
+        write_neighbourhoods(sm.params.synth, geojson)
+    res = choropleth(
+        final,
+        sm.output.map,
+        csv=sm.output.counts,
+        geojson=geojson,
+        cell_m=conf["grid_m"],
+        title=f"{sm.wildcards.dataset} {sm.wildcards.split}: {len(final)} queries",
+    )
+    print(res.counts.to_string(index=False))
