@@ -7,7 +7,7 @@ CORES ?= all
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo report test test-fast lint format bench clean
+.PHONY: venv demo demo-builder report test test-fast lint format bench clean
 
 venv: $(VENV)/.installed
 
@@ -22,6 +22,10 @@ demo: venv
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report results/report.html
 	@echo "tables: results/tables/recall.md results/tables/latency.md; report: results/report.html"
+
+# the query-set builder on the embedded default: the demo plus one built night split
+demo-builder: venv
+	$(MAKE) demo CONFIG=config/builder.yaml
 
 test: venv
 	$(BIN)/python -m pytest -q -rs

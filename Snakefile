@@ -21,6 +21,7 @@ include: "rules/retrieve.smk"
 include: "rules/local.smk"
 include: "rules/rerank.smk"
 include: "rules/evaluate.smk"
+include: "rules/builder.smk"
 include: "rules/report.smk"
 
 
@@ -30,3 +31,4 @@ rule all:
         TABLES,
         PLOTS,
         FIGURES,
+        BUILDER_REPORTS,

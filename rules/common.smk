@@ -41,11 +41,20 @@ ENV = "../envs/vgrerank.yaml"
 
 
 def ds_splits(ds):
+    """Query splits of a dataset: the configured ones, then those the query-set builder makes
+    (``build``: split -> builder conf, see rules/builder.smk)."""
     entry = DATASETS[ds]
     splits = entry.get("splits")
-    if splits is None:
-        return [entry.get("split", "queries")]
-    return list(splits)
+    base = [entry.get("split", "queries")] if splits is None else list(splits)
+    return base + [s for s in built_splits(ds) if s not in base]
+
+
+def built_splits(ds):
+    return list(DATASETS[ds].get("build", {}))
+
+
+def build_conf(ds, split):
+    return DATASETS[ds]["build"][split]
 
 
 def ds_globals(ds):
@@ -94,13 +103,17 @@ def database_ready(wildcards):
 
 
 def split_ready(wildcards):
-    """Input of split-level jobs given ``ds_split_entry``: the database and their split."""
-    return synth_ready(wildcards.dataset, [wildcards.split])
+    """Input of split-level jobs given ``ds_split_entry``: the database and their split (a
+    built split: the builder's completion file, written after its query images)."""
+    ds, split = wildcards.dataset, wildcards.split
+    if split in built_splits(ds):
+        return synth_ready(ds, []) + [f"resources/{ds}/built_{split}.json"]
+    return synth_ready(ds, [split])
 
 
 # dataset entry keys that describe query splits or the methods run on them; database-level jobs
 # get a view without them so that adding a split or a method never changes their params
-_SPLIT_KEYS = ("splits", "max_queries", "query_folder", "global", "methods")
+_SPLIT_KEYS = ("splits", "max_queries", "query_folder", "global", "methods", "build")
 
 
 def canonical(value):
@@ -143,8 +156,13 @@ def ds_db_entry(ds):
 def ds_split_entry(ds, split):
     """View of a dataset entry with the one query split ``split``: the params of split-level
     jobs, unchanged when another split is added."""
-    entry = {k: v for k, v in DATASETS[ds].items() if k not in ("global", "methods")}
+    entry = {
+        k: v for k, v in DATASETS[ds].items() if k not in ("global", "methods", "build")
+    }
     splits = entry.get("splits")
+    if split in built_splits(ds):
+        # written by the builder in the standard layout: <root>/images/test/queries_<split>
+        splits = entry["splits"] = {split: f"images/test/queries_{split}"}
     if isinstance(splits, dict):
         entry["splits"] = {split: splits[split]} if split in splits else {}
     elif splits is not None:
@@ -268,6 +286,70 @@ def figure_inputs(wc):
     }
     files["ready"] = split_ready(wc)
     return files
+
+
+# query-set builder (rules/builder.smk)
+
+
+def build_source(wc):
+    return build_conf(wc.dataset, wc.split)["source"]
+
+
+def collection_input(wc):
+    """The SynthCity photo collection the embedded fake Flickr server serves ([] otherwise)."""
+    if build_source(wc).get("embedded"):
+        return [f"resources/{wc.dataset}/builder/{wc.split}/collection/collection.json"]
+    return []
+
+
+def builder_model(task):
+    """Input function: the user's checkpoint, or the one train_<task> makes for the dataset."""
+
+    def inner(wc):
+        conf = build_conf(wc.dataset, wc.split)
+        if conf[task]["model"]:
+            return conf[task]["model"]
+        if task == "daynight" and conf[task]["method"] == "brightness":
+            return []
+        return f"results/{wc.dataset}/builder/models/{task}.pt"
+
+    return inner
+
+
+def builder_train_conf(ds, task):
+    """Training keys of ``task`` (shared by every built split of the dataset: the first one's)."""
+    confs = [c[task].get("train", {}) for c in DATASETS[ds].get("build", {}).values()]
+    return canonical(confs[0] if confs else {})
+
+
+def corrections_file(wc):
+    conf = build_conf(wc.dataset, wc.split)
+    return conf["corrections"] or f"corrections/{wc.dataset}_{wc.split}.csv"
+
+
+def existing_corrections(wc):
+    """The reviewer's CSV when it exists: saving one makes the next run re-apply it (and rerun
+    only the jobs downstream of the corrections)."""
+    path = corrections_file(wc)
+    return [path] if Path(path).is_file() else []
+
+
+def first_gtag(ds):
+    return gtags(ds)[0]
+
+
+def builder_report_outputs():
+    out = []
+    for ds in DATASETS:
+        for split in built_splits(ds):
+            d = f"results/{ds}/builder/{split}"
+            out += [f"{d}/funnel.md", f"{d}/map.png"]
+            if build_conf(ds, split)["source"].get("embedded"):
+                out.append(f"{d}/truth.md")
+    return out
+
+
+BUILDER_REPORTS = builder_report_outputs()
 
 
 wildcard_constraints:

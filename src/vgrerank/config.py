@@ -100,7 +100,33 @@ def _check_semantics(config: dict, source: str) -> None:
             )
         if "synth" in ds:
             _check_synth_splits(name, ds, source)
+        for split, build in (ds.get("build") or {}).items():
+            _check_build(name, ds, split, build, source)
     _check_user_presets(presets, source)
+
+
+def _check_build(name: str, ds: dict, split: str, build: dict, source: str) -> None:
+    """A built query split: a new name, a VG dataset, and a source that can be reached."""
+    from .synth.config import DEFAULT_CONF
+
+    key = f"{source}: datasets.{name}.build.{split}"
+    if ds["format"] != "vg":
+        raise ConfigError(f"{key}: the builder writes VG-layout splits (format 'vg' only)")
+    taken = list(ds.get("splits") or [])
+    if "synth" in ds:
+        taken += list((ds["synth"] or {}).get("queries", DEFAULT_CONF["queries"]))
+    if split in taken:
+        raise ConfigError(f"{key}: split {split!r} already exists in this dataset; pick a new name")
+    src = build["source"]
+    if src["kind"] == "folder" and not src.get("folder"):
+        raise ConfigError(f"{key}.source.folder: required for kind 'folder'")
+    if src.get("embedded") and ("synth" not in ds or src["kind"] != "flickr"):
+        raise ConfigError(
+            f"{key}.source.embedded: the embedded photo collection needs a generated (synth) "
+            "dataset and kind 'flickr'"
+        )
+    if src["kind"] == "folder" and src.get("embedded"):
+        raise ConfigError(f"{key}.source: kind 'folder' cannot be embedded")
 
 
 def _check_user_presets(presets: dict, source: str) -> None:

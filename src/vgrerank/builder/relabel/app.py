@@ -618,7 +618,7 @@ def load_candidates(path: str | Path, photos: pd.DataFrame) -> dict[str, list[tu
     lookup = _photo_lookup(photos)
     out: dict[str, list[tuple[str, float]]] = {}
     for name, group in df.groupby(key, sort=False):
-        pid = lookup.get(str(name))
+        pid = lookup.get(str(name)) or lookup.get(_built_photo_id(str(name)))
         if pid is not None:
             out[pid] = list(
                 zip(group["db_name"].astype(str), group["score"].astype(float), strict=True)
@@ -626,6 +626,16 @@ def load_candidates(path: str | Path, photos: pd.DataFrame) -> dict[str, list[tu
     if len(df) and not out:
         raise DataError(f"{path}: no {key} matches a photo of the photos table")
     return out
+
+
+def _built_photo_id(name: str) -> str:
+    """The photo id a built query's ``@UTM`` name carries as its pano_id ('' if none)."""
+    from ...datasets.names import parse_name
+
+    try:
+        return parse_name(name).pano_id
+    except DataError:
+        return ""
 
 
 def _photo_lookup(photos: pd.DataFrame) -> dict[str, str]:
