@@ -21,6 +21,7 @@ with logged(sm.log[0]):
         sm.input.model or None,
         method=c["method"],
         threshold=c["threshold"],
+        night_threshold=c["night_threshold"],
         keep=c["keep"],
         device=str(select_device(sm.params.device)),
     )

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from vgrerank.builder.trainset import train_task
+from vgrerank.local.extractors.kornia_feats import select_device
 from vgrerank.logs import logged
 
 sm = snakemake  # noqa: F821
@@ -14,6 +15,6 @@ with logged(sm.log[0]):
         sm.output[0],
         train=sm.params.train,
         seed=sm.params.seed,
-        device=sm.params.device,
+        device=str(select_device(sm.params.device)),
     )
     print(summary)

@@ -8,7 +8,8 @@ its probability, ``keep`` and ``reason``.
   when its level is one of the ``keep_levels`` most outdoor (default 6: levels 0..5, the
   reference study's rule) and, with ``drop_panoramic``, when it is not panoramic. ``p_keep`` is
   the probability mass of the kept classes.
-- day/night: ``label`` is the predicted condition; kept when it is in ``keep`` (default night).
+- day/night: ``label`` is 'day' or 'night' (dusk is no class: with the CNN a photo is night
+  when p(night) >= ``night_threshold``); kept when it is in ``keep`` (default night).
 """
 
 from __future__ import annotations
@@ -86,10 +87,11 @@ def daynight_table(
     *,
     method: str = "cnn",
     threshold: float = 100.0,
+    night_threshold: float = 0.5,
     keep=("night",),
     device: str = "cpu",
 ) -> pd.DataFrame:
-    from .classify import brightness_predict, predict_images
+    from .classify import brightness_predict, is_night, predict_images
 
     cols = ["photo_id", "label", "probability", "method", "keep", "reason"]
     if rows.empty:
@@ -103,7 +105,11 @@ def daynight_table(
         pred = predict_images(model, paths, device=device)
     else:
         raise ConfigError(f"daynight.method={method!r}: one of cnn, brightness")
-    labels = [str(x) for x in pred["label"]]
+    if method == "cnn":
+        # dusk is no class: a photo is night when p(night) >= night_threshold
+        labels = np.where(is_night(pred["p_night"], night_threshold), "night", "day").tolist()
+    else:
+        labels = [str(x) for x in pred["label"]]
     keep_set = set(keep)
     kept = np.array([lb in keep_set for lb in labels], bool)
     return pd.DataFrame(

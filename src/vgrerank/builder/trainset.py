@@ -5,7 +5,7 @@ them (:mod:`.classify`) on a photo collection of a *different* city (the dataset
 another seed: the classifiers never see the test city) whose labels are exact: the generator's
 truth gives each photo's condition and indoorness level. :func:`write_trainset` renders it and
 lays out one folder per label (symbolic links into the collection):
-``daynight/{day,dusk,night}/`` and ``indoor/{0..9,panoramic}/``. Users add their own labelled
+``daynight/{day,night}/`` (dusk photos left out: dusk is a threshold on p(night)) and ``indoor/{0..9,panoramic}/``. Users add their own labelled
 folders with the ``train: {folders: {label: [dir, ...]}}`` key of each task.
 """
 
@@ -69,6 +69,8 @@ def write_trainset(city_conf: dict, out: str | os.PathLike, daynight: dict, indo
     for task in TASKS:
         for row in truth.itertuples():
             label = label_of(task, row)
+            if task == "daynight" and label == "dusk":
+                continue  # dusk is no class: a threshold on p(night) decides (classify.tasks)
             folder = out / task / label
             folder.mkdir(parents=True, exist_ok=True)
             link = folder / Path(photos[row.Index]).name
