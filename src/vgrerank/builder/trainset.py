@@ -58,9 +58,8 @@ def write_trainset(city_conf: dict, out: str | os.PathLike, daynight: dict, indo
     n = max(int(daynight.get("n", 400)), int(indoor.get("n", 400)))
     keys = {**dict(daynight.get("collection", {})), **dict(indoor.get("collection", {}))}
     seed = int(city_conf.get("seed", 0)) + TRAIN_SEED_OFFSET
-    summary = write_collection(
-        {**city_conf, "seed": seed}, out / "collection", n=n, seed=seed, **keys
-    )
+    conf = {**city_conf, "seed": seed, "photos": keys}
+    summary = write_collection(conf, out / "collection", n=n, seed=seed)
     truth = read_truth(out / "collection" / "truth.csv")
     photos = {
         p["id"]: p["file"] for p in json.loads((out / "collection" / "photos.json").read_text())
