@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from vgrerank.builder.filters import daynight_table
-
 from vgrerank.builder.table import PHOTO_COLUMNS, kept, read_table, write_table
 from vgrerank.local.extractors.kornia_feats import select_device
 from vgrerank.logs import logged
