@@ -3,7 +3,7 @@
 - ``daynight``: classes ``day``, ``night``. Dusk is not a third class: the real training photos
   only have two labels (blue-hour city shots are filed under both), and the only exact dusk
   labels, SynthCity renders, are too far from real photos to teach it (a model trained on the
-  real photos gives SynthCity night renders p(night) 0.44 on average, dusk 0.18, day 0.18;
+  real photos gives SynthCity night renders p(night) 0.43 on average, dusk 0.17, day 0.17;
   bench/daynight_cv.py). So dusk is a threshold on p(night) (:func:`is_night`, 0.5 by default):
   raise it to keep only clear night, lower it to let twilight photos in.
 - ``indoor``: indoorness levels ``0`` (plain outdoor street) .. ``9`` (a room) and
