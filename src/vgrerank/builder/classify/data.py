@@ -28,24 +28,17 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ...datasets.readers import list_images as _list_images
 from ...errors import DataError
 from ...imageio import load_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 THUMB_SIDE = 256
 
 
 def list_images(directory: str | os.PathLike) -> list[Path]:
-    """Image files below ``directory`` (recursive, sorted); DataError when there is none."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DataError(f"{directory}: image folder not found")
-    files = sorted(
-        p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-    if not files:
-        raise DataError(f"{directory}: no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return files
+    """Image files below ``directory`` (recursive, sorted); DataError when there is none (the
+    dataset readers' listing)."""
+    return _list_images(Path(directory))
 
 
 def labelled_files(
