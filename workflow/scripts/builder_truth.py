@@ -3,12 +3,9 @@ collection's ground truth (embedded default only)."""
 
 from pathlib import Path
 
-import pandas as pd
-
 from vgrerank.builder.bbox import database_zone
-from vgrerank.builder.dedup import score_grouping
 from vgrerank.builder.table import kept, read_table
-from vgrerank.builder.truth import read_truth, score_final, score_stages
+from vgrerank.builder.truth import read_truth, score_final, score_stages, truth_markdown
 from vgrerank.datasets import load_dataset
 from vgrerank.io import atomic_path
 from vgrerank.logs import logged
@@ -35,52 +32,14 @@ with logged(sm.log[0]):
         zone=database_zone(ds.database),
         **opts,
     )
-    dd = stages["dedup"]
-    t = truth.loc[dd["photo_id"]]
-    true_groups = {
-        pid: (f"b{b}" if b >= 0 else f"s{pid}")
-        for pid, b in zip(dd["photo_id"], t["burst"], strict=True)
-    }
-    g = score_grouping(dict(zip(dd["photo_id"], dd["cluster"], strict=True)), true_groups)
-    scores = pd.concat(
-        [
-            scores,
-            pd.DataFrame(
-                [
-                    {
-                        "stage": "dedup",
-                        "target": "same burst (photo pairs)",
-                        "n": len(dd),
-                        "positives": g["true_pairs"],
-                        "tp": g["common_pairs"],
-                        "fp": g["pred_pairs"] - g["common_pairs"],
-                        "fn": g["true_pairs"] - g["common_pairs"],
-                        "precision": g["precision"],
-                        "recall": g["recall"],
-                        "accuracy": float("nan"),
-                    }
-                ]
-            ),
-        ],
-        ignore_index=True,
-    )
     corrected = stages["corrected"]
     final = corrected[corrected["photo_id"].isin(set(kept(stages["geotag"])["photo_id"]))]
     built = score_final(truth, final, threshold_m=thr, **opts)
     with atomic_path(sm.output.csv) as tmp:
         scores.to_csv(tmp, index=False, float_format="%.4f")
-    lines = [
-        f"# Builder vs ground truth: {sm.wildcards.dataset} {sm.wildcards.split}",
-        "",
-        "| stage | target | photos | true | TP | FP | FN | precision | recall |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in scores.itertuples():
-        lines.append(
-            f"| {r.stage} | {r.target} | {r.n} | {r.positives} | {r.tp} | {r.fp} | {r.fn} "
-            f"| {100 * r.precision:.1f} | {100 * r.recall:.1f} |"
-        )
-    lines += ["", "Built set:", ""] + [f"- {k}: {v}" for k, v in built.items()] + [""]
+    md = truth_markdown(
+        scores, built, f"Builder vs ground truth: {sm.wildcards.dataset} {sm.wildcards.split}"
+    )
     with atomic_path(sm.output.md) as tmp:
-        tmp.write_text("\n".join(lines))
-    print("\n".join(lines))
+        tmp.write_text(md)
+    print(md)

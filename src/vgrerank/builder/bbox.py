@@ -6,18 +6,19 @@ import numpy as np
 import utm
 
 from ..datasets.base import ImageSet
-from ..datasets.names import parse_name
 from ..errors import DataError
+from .geotag import database_zone as names_zone
 
 
 def database_zone(db: ImageSet) -> tuple[int, str]:
-    """UTM zone (number, letter) of the database, from its first file name."""
+    """UTM zone (number, letter) of the database, read from its file names
+    (:func:`.geotag.database_zone`); :class:`DataError` when there is none."""
     if not len(db):
         raise DataError("the database is empty: no UTM zone to build queries in")
-    info = parse_name(db.names[0])
-    if info.utm_zone_number is None or not info.utm_zone_letter:
+    zone = names_zone(db.names)
+    if zone is None:
         raise DataError(f"{db.names[0]}: the database file names carry no UTM zone")
-    return info.utm_zone_number, info.utm_zone_letter
+    return zone
 
 
 def database_bbox(db: ImageSet, margin_m: float = 50.0) -> list[float]:

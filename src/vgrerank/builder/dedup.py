@@ -41,8 +41,8 @@ from scipy.spatial import cKDTree
 from ..errors import ConfigError, DataError
 from ..imageio import load_image, to_gray
 from ..io.atomic import atomic_path
+from .geotag import EARTH_RADIUS_M, haversine_m
 
-EARTH_RADIUS_M = 6_371_008.8
 HASH_KINDS = ("phash", "dhash", "both")
 DEDUP_COLUMNS = (
     "photo_id",
@@ -169,14 +169,6 @@ def compute_signatures(
 def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     la, lo = np.radians(lat), np.radians(lon)
     return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
-
-
-def haversine_m(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in metres (arrays broadcast)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _geo_pairs(lat: np.ndarray, lon: np.ndarray, max_m: float) -> tuple[np.ndarray, np.ndarray]:

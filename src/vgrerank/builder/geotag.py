@@ -31,6 +31,15 @@ GEOTAG_COLUMNS = ("photo_id", "utm_east", "utm_north", "nearest_db", "dist_m", "
 ZONE_SAMPLE = 1000
 NO_GEOTAG = "no geotag (latitude/longitude missing)"
 NO_DATABASE = "database has no positioned image"
+EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+
+
+def haversine_m(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in metres (arrays broadcast)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def database_zone(names: Sequence[str], sample: int = ZONE_SAMPLE) -> tuple[int, str] | None:

@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 import pandas as pd
-import utm
 
 from ..errors import DataError
+from .geotag import haversine_m, latlon_to_utm, nearest_database
 
 TRUTH_COLUMNS = ("id", "true_lat", "true_lon", "condition", "indoor_level", "panoramic", "burst")
 
@@ -67,13 +67,13 @@ def _aligned(stage: pd.DataFrame, truth: pd.DataFrame, name: str) -> pd.DataFram
 
 
 def position_error_m(lat, lon, true_lat, true_lon) -> np.ndarray:
-    """Metres between two WGS84 positions (local equirectangular; exact enough below 1 km)."""
-    lat, lon = np.asarray(lat, float), np.asarray(lon, float)
-    true_lat, true_lon = np.asarray(true_lat, float), np.asarray(true_lon, float)
-    r = 6371008.8
-    dy = np.radians(lat - true_lat) * r
-    dx = np.radians(lon - true_lon) * r * np.cos(np.radians((lat + true_lat) / 2))
-    return np.hypot(dx, dy)
+    """Metres between given and true WGS84 positions (great circle)."""
+    return haversine_m(
+        np.asarray(lat, float),
+        np.asarray(lon, float),
+        np.asarray(true_lat, float),
+        np.asarray(true_lon, float),
+    )
 
 
 def score_stages(
@@ -89,7 +89,7 @@ def score_stages(
 ) -> pd.DataFrame:
     """One row per scored filter: what it was asked to keep, and how well it did.
 
-    ``stages``: stage tables by name (``indoor``, ``daynight``, ``geotag``, and ``corrected`` /
+    ``stages``: stage tables by name (``indoor``, ``daynight``, ``geotag``, ``dedup``, and ``corrected`` /
     ``final`` for the positions); each lists the photos that reached it with ``keep``.
     """
     rows = []
@@ -105,20 +105,57 @@ def score_stages(
         rows.append({"stage": "daynight", "target": "/".join(keep_conditions) + " (kept)", **s})
     if "geotag" in stages and db_utm is not None and zone is not None:
         # truth: the photo's TRUE position has a database image within threshold_m
-        from scipy.spatial import cKDTree
-
         st = stages["geotag"]
         t = _aligned(st, truth, "geotag")
-        e, n, _, _ = utm.from_latlon(
-            t["true_lat"].to_numpy(),
-            t["true_lon"].to_numpy(),
-            force_zone_number=zone[0],
-            force_zone_letter=zone[1],
-        )
-        d, _ = cKDTree(db_utm).query(np.c_[e, n])
+        q = latlon_to_utm(t["true_lat"].to_numpy(), t["true_lon"].to_numpy(), zone)
+        _, d = nearest_database(q, db_utm)
         s = binary_scores(st["keep"], d <= threshold_m)
         rows.append({"stage": "geotag", "target": "true position has a positive (kept)", **s})
+    if "dedup" in stages:
+        rows.append(score_dedup(truth, stages["dedup"]))
     return pd.DataFrame(rows)
+
+
+def score_dedup(truth: pd.DataFrame, dedup: pd.DataFrame) -> dict:
+    """Pairwise precision/recall of the near-duplicate clusters against the true bursts (a photo
+    outside every burst is its own group)."""
+    from .dedup import score_grouping
+
+    t = _aligned(dedup, truth, "dedup")
+    true_groups = {
+        pid: (f"b{b}" if b >= 0 else f"s{pid}")
+        for pid, b in zip(dedup["photo_id"], t["burst"], strict=True)
+    }
+    g = score_grouping(dict(zip(dedup["photo_id"], dedup["cluster"], strict=True)), true_groups)
+    return {
+        "stage": "dedup",
+        "target": "same burst (photo pairs)",
+        "n": len(dedup),
+        "positives": g["true_pairs"],
+        "tp": g["common_pairs"],
+        "fp": g["pred_pairs"] - g["common_pairs"],
+        "fn": g["true_pairs"] - g["common_pairs"],
+        "precision": g["precision"],
+        "recall": g["recall"],
+        "accuracy": math.nan,
+    }
+
+
+def truth_markdown(scores: pd.DataFrame, built: dict, title: str) -> str:
+    """The stage scores and the built-set summary as Markdown."""
+    lines = [
+        f"# {title}",
+        "",
+        "| stage | target | photos | true | TP | FP | FN | precision | recall |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in scores.itertuples():
+        lines.append(
+            f"| {r.stage} | {r.target} | {r.n} | {r.positives} | {r.tp} | {r.fp} | {r.fn} "
+            f"| {100 * r.precision:.1f} | {100 * r.recall:.1f} |"
+        )
+    lines += ["", "Built set:", ""] + [f"- {k}: {v}" for k, v in built.items()] + [""]
+    return "\n".join(lines)
 
 
 def score_final(

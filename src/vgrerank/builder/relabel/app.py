@@ -48,26 +48,17 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError
+from ..geotag import EARTH_RADIUS_M, haversine_m
 from .corrections import Correction, now_iso, read_corrections, write_corrections
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
 STATIC_FILES = {"index.html", "app.js", "style.css"}
-EARTH_RADIUS_M = 6_371_000.0
 METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180.0
 MAX_MAP_POINTS = 4000
 MAX_BODY_BYTES = 64 * 1024
 SAME_POSITION_DEG = 1e-7  # a 'keep' this close to the geotag is a keep, else a move
-
-
-def haversine_m(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    """Great-circle distances in metres from one point to arrays of points."""
-    p1, p2 = math.radians(lat), np.radians(lats)
-    dphi = p2 - p1
-    dlmb = np.radians(lons) - math.radians(lon)
-    a = np.sin(dphi / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _num(value) -> float | None:
