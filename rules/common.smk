@@ -359,3 +359,15 @@ wildcard_constraints:
     etag=r"[^/+]+",
     method=r"[^/+]+\+[^/+]+\+[^/+]+",
     k=r"\d+",
+
+
+def planned_shard_files(wc):
+    """The shards the extraction plan of one retrieval file asks for (after the checkpoint)."""
+    from vgrerank.local.plan import planned_shards, read_plan
+
+    plan = checkpoints.local_plan.get(**wc).output[0]
+    return [
+        f"results/{wc.dataset}/local/{wc.etag}/db/{d}.h5"
+        for d in planned_shards(read_plan(plan))
+    ]
+

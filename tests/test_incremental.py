@@ -14,9 +14,10 @@ import yaml
 from test_workflow import TINY, job_counts, run
 
 from vgrerank.datasets import load_dataset
-from vgrerank.errors import DataError
-from vgrerank.io.local_h5 import FeatureStore, list_shards, update_database
+from vgrerank.errors import ConfigError, DataError
+from vgrerank.io.local_h5 import FeatureStore, list_shards, shard_digest, update_database
 from vgrerank.local.base import Features
+from vgrerank.local.plan import extract_shard, plan_database, planned_shards, read_plan, read_todo
 
 CONF = {"type": "fake", "tag": "fake-n8"}
 
@@ -185,6 +186,93 @@ def test_database_view_of_entry(tmp_path):
         read_summary(tmp_path, ["day"])
 
 
+# -- sharded extraction: plan -> one job per shard -> index ------------------------------------
+
+
+def _plan(names, tmp_path, size, tag="a"):
+    local = tmp_path / "local/fake-n8"
+    plan = plan_database(
+        CONF, names, local / "db", local / "todo", local / f"plan/{tag}.json", size
+    )
+    return local, plan
+
+
+def test_plan_cuts_missing_candidates_into_shards_of_shard_size(images, tmp_path):
+    root, names = images
+    local, plan = _plan(names[:5], tmp_path, 2)
+    assert [c["n"] for c in plan["chunks"]] == [2, 2, 1] and plan["have"] == 0
+    assert read_plan(local / "plan/a.json") == plan
+    # each job extracts its own shard (one writer per file), named by the digest of its images
+    ext = CountingExtractor()
+    for d in planned_shards(plan):
+        todo = local / "todo" / f"{d}.txt"
+        assert d == shard_digest(CONF, read_todo(todo))
+        res = extract_shard(lambda: ext, CONF, root, todo, local / f"db/{d}.h5")
+        assert res == {"listed": len(read_todo(todo)), "extracted": len(read_todo(todo))}
+    assert ext.calls == 5
+    # the index job links them all and extracts nothing
+    ext2 = CountingExtractor()
+    out = _update(ext2, root, names[:5], local / "database/a.h5", local / "db")
+    assert ext2.calls == 0 and out["extracted"] == 0
+    with FeatureStore(local / "database/a.h5") as store:
+        assert sorted(store.names()) == names[:5]
+        assert store[names[3]].keypoints.shape == (8, 2)
+    # a second plan over more candidates asks only for the new one; its to-do lists of old
+    # shards are not rewritten (Snakemake compares their modification times)
+    stamps = {p: p.stat().st_mtime_ns for p in (local / "todo").iterdir()}
+    _, plan2 = _plan(names, tmp_path, 2, tag="b")
+    assert plan2["have"] == 5 and [c["n"] for c in plan2["chunks"]] == [1]
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    # planning again gives the same plan
+    assert _plan(names[:5], tmp_path, 2)[1]["chunks"] == []
+
+
+def test_shard_skips_images_another_shard_finished_first(images, tmp_path):
+    root, names = images
+    local, p1 = _plan(names[:4], tmp_path, 10, tag="x")
+    _, p2 = _plan(names[2:], tmp_path, 10, tag="y")  # planned before x's shard exists: overlap
+    ext = CountingExtractor()
+    (d1,), (d2,) = planned_shards(p1), planned_shards(p2)
+    extract_shard(lambda: ext, CONF, root, local / f"todo/{d1}.txt", local / f"db/{d1}.h5")
+    res = extract_shard(lambda: ext, CONF, root, local / f"todo/{d2}.txt", local / f"db/{d2}.h5")
+    assert res == {"listed": 4, "extracted": 2} and ext.calls == 6
+    # a shard whose images are all held elsewhere is an empty, complete shard; no extractor built
+    _, p3 = _plan(names[4:], tmp_path, 10, tag="z")
+    assert p3["chunks"] == []
+    todo = local / "todo/manual.txt"
+    todo.write_text(names[0] + "\n")
+    d = shard_digest(CONF, [names[0]])
+    todo.rename(local / f"todo/{d}.txt")
+
+    def boom():
+        raise AssertionError("extractor built for nothing")
+
+    res = extract_shard(boom, CONF, root, local / f"todo/{d}.txt", local / f"db/{d}.h5")
+    assert res["extracted"] == 0 and list_shards(local / "db", CONF)[names[0].replace("/", "|")]
+
+
+def test_plan_and_shard_errors_name_the_file(images, tmp_path):
+    root, names = images
+    with pytest.raises(ConfigError, match="extraction.shard_size"):
+        _plan(names, tmp_path, 0)
+    local, plan = _plan(names[:2], tmp_path, 5)
+    (d,) = planned_shards(plan)
+    todo = local / f"todo/{d}.txt"
+    todo.write_text(names[0] + "\n" + names[5] + "\n")  # edited by hand
+    with pytest.raises(DataError, match=f"{d}.txt: its image list does not hash"):
+        extract_shard(CountingExtractor, CONF, root, todo, local / f"db/{d}.h5")
+    todo.write_text("")
+    with pytest.raises(DataError, match="empty to-do list"):
+        extract_shard(CountingExtractor, CONF, root, todo, local / f"db/{d}.h5")
+    assert not (local / f"db/{d}.h5").exists()
+    (local / "plan/a.json").write_text('{"version": 1, "chunks": [{"digest": "../x", "n": 1}]}')
+    with pytest.raises(DataError, match="a.json: malformed shard digest"):
+        read_plan(local / "plan/a.json")
+    (local / "plan/a.json").write_text("{")
+    with pytest.raises(DataError, match="a.json: not an extraction plan"):
+        read_plan(local / "plan/a.json")
+
+
 # -- workflow: a finished tiny run, then a query split is added --------------------------------
 
 
@@ -199,6 +287,7 @@ def _one_split() -> dict:
         methods=["sift+mnn+count"],
         evaluation={"k_sweep": [1, 5, 8]},
         report={"figures": False},
+        extraction={"shard_size": 10},  # several shard jobs per retrieval file
     )
     return conf
 
@@ -221,7 +310,12 @@ def test_adding_a_split_renders_and_extracts_only_what_is_new(tmp_path):
         work / f"results/tinycity/day/rerank/{gtag}/sift-n4096+mnn+count.parquet",
         *sorted((local / "db").glob("*.h5")),
     ]
-    assert len(kept) == 5  # one shard so far
+    plan = read_plan(local / f"plan/day/{gtag}.json")
+    n_day = plan["candidates"]
+    assert [c["n"] for c in plan["chunks"]] == [10] * (n_day // 10) + [n_day % 10] * (
+        n_day % 10 > 0
+    )
+    assert len(kept) == 4 + len(plan["chunks"]) and len(plan["chunks"]) >= 2
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept}
 
     conf = json.loads(json.dumps(ONE_SPLIT))
@@ -233,21 +327,23 @@ def test_adding_a_split_renders_and_extracts_only_what_is_new(tmp_path):
     assert not {"synth_database", "global_database"} & set(counts), counts
     for rule in ("synth_queries", "global_queries", "retrieve", "local_queries"):
         assert counts.get(rule) == 1, counts
-    assert counts.get("local_database") == 1 and counts.get("rerank") == 1, counts
+    # the plan is a checkpoint: its shard jobs appear once it has run
+    for rule in ("local_plan", "local_database", "rerank"):
+        assert counts.get(rule) == 1, counts
 
     run(work, cfg2)
     # the database render, its descriptors, day's features and day's results are untouched
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept} == before
-    log = (work / f"logs/local/tinycity/{etag}/database/dusk/{gtag}.log").read_text()
+    log = (work / f"logs/local/tinycity/{etag}/plan/dusk/{gtag}.log").read_text()
     line = next(x for x in log.splitlines() if "candidates already extracted" in x)
     done, total = int(line.split()[0]), int(line.split()[2])
     new = sorted(set((local / "db").glob("*.h5")) - set(kept))
-    if done == total:
-        assert new == []
-    else:
-        assert len(new) == 1
-        with h5py.File(new[0], "r") as f:
-            assert len(f) == total - done  # only the candidates no shard held
+    assert len(new) == -(-(total - done) // 10)
+    held = 0
+    for shard in new:
+        with h5py.File(shard, "r") as f:
+            held += len(f)
+    assert held == total - done  # only the candidates no shard held
     with FeatureStore(local / f"database/dusk/{gtag}.h5") as store:
         assert len(store.names()) == total
     assert "Nothing to be done" in run(work, cfg2, "-n")

@@ -1,4 +1,4 @@
-"""Kill/resume: a workflow killed with SIGKILL while a ``local_database`` or ``rerank`` job runs
+"""Kill/resume: a workflow killed with SIGKILL while a ``local_shard`` or ``rerank`` job runs
 leaves no partial output under a final name, and ``--unlock`` + ``--rerun-incomplete`` finishes
 it with a recall table identical, byte for byte, to that of an uninterrupted run."""
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 TARGET = "results/tables/recall.csv"
 # the jobs to kill: their log file appears when the job's script starts its work
-KILL_LOGS = ("logs/local/*/*/database/**/*.log", "logs/rerank/**/*.log")
+KILL_LOGS = ("logs/local/*/*/db/*.log", "logs/rerank/**/*.log")
 
 
 def small_config() -> dict:
@@ -106,7 +106,7 @@ def test_kill_and_resume_gives_identical_recall(tmp_path):
         if proc.poll() is None and killed_at is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-    assert killed_at is not None, "the workflow ended before a local_database/rerank job started"
+    assert killed_at is not None, "the workflow ended before a local_shard/rerank job started"
     time.sleep(0.5)  # let the killed group go
     assert not (work / TARGET).exists()
     check_outputs_complete(work)  # nothing partial under a final name right after the kill

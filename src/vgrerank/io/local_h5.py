@@ -83,8 +83,14 @@ def extract_features(
 LOCK_NAME = ".lock"
 
 
-def _conf_json(conf: dict) -> str:
+def conf_json(conf: dict) -> str:
     return json.dumps(conf, sort_keys=True)
+
+
+def shard_digest(conf: dict, names: Iterable[str]) -> str:
+    """16 hex digits naming the shard of the images ``names`` made with extractor ``conf``."""
+    text = "\n".join([conf_json(conf), *sorted(key(n) for n in names)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _shard_problem(path: Path, conf: dict) -> tuple[str | None, list[str]]:
@@ -93,7 +99,7 @@ def _shard_problem(path: Path, conf: dict) -> tuple[str | None, list[str]]:
         with h5py.File(path, "r") as f:
             if not f.attrs.get("complete", False):
                 return "incomplete (no 'complete' attribute)", []
-            if f.attrs.get("conf") != _conf_json(conf):
+            if f.attrs.get("conf") != conf_json(conf):
                 return f"made with another extractor conf ({f.attrs.get('tag', '?')!r})", []
             return None, list(f.keys())
     except OSError as exc:
@@ -146,7 +152,7 @@ def write_index(path: str | Path, shards: dict[str, Path], conf: dict) -> None:
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for name, shard in shards.items():
             f[key(name)] = h5py.ExternalLink(rel[shard], "/" + key(name))
-        f.attrs["conf"] = _conf_json(conf)
+        f.attrs["conf"] = conf_json(conf)
         f.attrs["tag"] = conf.get("tag", "")
         f.attrs["provenance"] = provenance_json(conf)
         f.attrs["shards"] = json.dumps(sorted(rel.values()))
@@ -179,10 +185,7 @@ def update_database(
             flush=True,
         )
         if missing:
-            digest = hashlib.sha256(
-                "\n".join([_conf_json(conf), *sorted(key(n) for n in missing)]).encode()
-            ).hexdigest()[:16]
-            new_shard = shard_dir / f"{digest}.h5"
+            new_shard = shard_dir / f"{shard_digest(conf, missing)}.h5"
             extract_features(get_extractor(), conf, Path(root), missing, new_shard, desc=desc)
             have.update({key(n): new_shard for n in missing})
     write_index(index, {n: have[key(n)] for n in names}, conf)
