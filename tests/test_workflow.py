@@ -175,6 +175,8 @@ def test_nothing_to_do_then_only_new_method(tiny_run):
         "global_database",
         "global_queries",
         "retrieve",
+        "local_plan",
+        "local_shard",
         "local_database",
         "local_queries",
     } & set(counts)
