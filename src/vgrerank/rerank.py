@@ -18,9 +18,10 @@ parquet row per (query, candidate)::
     t_score        float   seconds to score the K candidates (per query)
 
 The parquet schema metadata (key ``vgrerank``) holds the method conf, provenance, ``k`` (the
-effective re-ranking depth), ``k_requested`` and ``degenerate_pairs`` / ``degenerate_reasons``
+effective re-ranking depth), ``k_requested``, ``degenerate_pairs`` / ``degenerate_reasons``
 (pairs whose matches admit no geometric model and score 0; see
-:class:`vgrerank.local.scorers.DegenerateScore`).
+:class:`vgrerank.local.scorers.DegenerateScore`) and ``device``, the torch device type the
+matcher ran on ('cpu' | 'cuda', from :func:`vgrerank.device.resolve_device`).
 
 Depth: re-ranking K = min(K, database size) when the database holds fewer than K images
 (recorded as ``k`` with ``k_requested`` and logged as a warning); a retrieval file that holds
@@ -47,7 +48,7 @@ from .evaluate import rerank_predictions
 from .io.atomic import atomic_path
 from .io.local_h5 import FeatureStore
 from .io.provenance import provenance
-from .local.registry import make_matcher, make_scorer
+from .local.registry import PARAMS, make_matcher, make_scorer
 from .rerank_core import rerank_order, score_candidates
 from .retrieval import read_retrieval
 
@@ -134,8 +135,13 @@ def rerank(
         raise DataError(f"{retrieval_h5}: no queries to re-rank")
     k_requested = int(k)
     k = effective_k(k_requested, indices.shape[1], len(db_names), Path(retrieval_h5))
-    mconf = {**method["matcher"], "device": device}
+    from .device import resolve_device
+
+    used = resolve_device(device)  # ConfigError naming `device` before any work
+    mconf = {**method["matcher"], "device": str(used)}
     sconf = {**method["scorer"], "seed": seed}
+    if "device" in PARAMS["scorer"].get(sconf.get("type"), {}):  # torch scorers (Patch-NetVLAD)
+        sconf["device"] = str(used)
     matcher, scorer = make_matcher(mconf), make_scorer(sconf)
     rows = []
     degenerate: Counter[str] = Counter()
@@ -195,9 +201,6 @@ def rerank(
             "t_score",
         ],
     )
-    import torch
-
-    used = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
     n_degenerate = sum(degenerate.values())
     if n_degenerate:
         reasons = ", ".join(f"{r}: {c}" for r, c in sorted(degenerate.items()))
@@ -218,7 +221,7 @@ def rerank(
         "degenerate_pairs": n_degenerate,
         "degenerate_reasons": dict(sorted(degenerate.items())),
         "retrieval": str(retrieval_h5),
-        "device": used,
+        "device": used.type,
         **provenance(method),
     }
     write_parquet(df, Path(out), meta)

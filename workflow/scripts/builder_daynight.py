@@ -4,7 +4,6 @@ from pathlib import Path
 
 from vgrerank.builder.filters import daynight_table
 from vgrerank.builder.table import PHOTO_COLUMNS, kept, read_table, write_table
-from vgrerank.local.extractors.kornia_feats import select_device
 from vgrerank.logs import logged
 
 sm = snakemake  # noqa: F821
@@ -22,7 +21,7 @@ with logged(sm.log[0]):
         threshold=c["threshold"],
         night_threshold=c["night_threshold"],
         keep=c["keep"],
-        device=str(select_device(sm.params.device)),
+        device=sm.params.device,  # resolved by vgrerank.device.resolve_device
     )
     write_table(table, sm.output[0])
     print(f"day/night: {int(table['keep'].sum())} of {len(table)} kept ({', '.join(c['keep'])})")

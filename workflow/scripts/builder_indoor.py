@@ -4,7 +4,6 @@ from pathlib import Path
 
 from vgrerank.builder.filters import indoor_table
 from vgrerank.builder.table import PHOTO_COLUMNS, kept, read_table, write_table
-from vgrerank.local.extractors.kornia_feats import select_device
 from vgrerank.logs import logged
 
 sm = snakemake  # noqa: F821
@@ -17,7 +16,7 @@ with logged(sm.log[0]):
         sm.input.model,
         keep_levels=sm.params.conf["keep_levels"],
         drop_panoramic=sm.params.conf["drop_panoramic"],
-        device=str(select_device(sm.params.device)),
+        device=sm.params.device,  # resolved by vgrerank.device.resolve_device
     )
     write_table(table, sm.output[0])
     print(f"indoor: {int(table['keep'].sum())} of {len(table)} kept")

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from vgrerank.builder.trainset import train_task
-from vgrerank.local.extractors.kornia_feats import select_device
 from vgrerank.logs import logged
 
 sm = snakemake  # noqa: F821
@@ -15,6 +14,6 @@ with logged(sm.log[0]):
         sm.output[0],
         train=sm.params.train,
         seed=sm.params.seed,
-        device=str(select_device(sm.params.device)),
+        device=sm.params.device,  # resolved by vgrerank.device.resolve_device
     )
     print(summary)

@@ -191,6 +191,9 @@ class CosPlace(GlobalDescriptor):
         if self._net is None:
             import torch
 
+            from ..device import resolve_device
+
+            self._device = resolve_device(self.conf["device"])
             weights = self.conf["weights"]
             if weights is None and not self.conf["random_init"]:
                 raise ConfigError(
@@ -207,10 +210,6 @@ class CosPlace(GlobalDescriptor):
                     "CosPlace with random weights (random_init=True): results are meaningless",
                     stacklevel=2,
                 )
-            dev = self.conf["device"]
-            if dev == "auto":
-                dev = "cuda" if torch.cuda.is_available() else "cpu"
-            self._device = torch.device(dev)
             self._net = net.eval().to(self._device)
         return self._net
 

@@ -109,6 +109,9 @@ class VLAD(GlobalDescriptor):
             conf = (
                 dict(local) if isinstance(local, dict) else registry.get_preset("extractor", local)
             )
+            if "device" in registry.PARAMS["extractor"].get(conf.get("type"), {}):
+                # a torch extractor runs on the stage's device (conf 'device', from the workflow)
+                conf.setdefault("device", self.conf.get("device", "auto"))
             self._extractor = registry.make_extractor(conf)
         return self._extractor
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io.local_h5 import extract_features, update_database
-from .registry import make_extractor
+from .registry import PARAMS, make_extractor
 
 
 def candidate_names(retrieval_files: Sequence[Path], k: int) -> list[str]:
@@ -32,8 +32,10 @@ def candidate_names(retrieval_files: Sequence[Path], k: int) -> list[str]:
 
 
 def build_extractor(conf: dict, device: str = "auto"):
+    """The extractor of ``conf``; a torch extractor (one with a ``device`` parameter) runs on
+    ``device`` (:func:`vgrerank.device.resolve_device`) unless its preset names one."""
     params = dict(conf)
-    if params.get("type") in {"aliked", "disk", "xfeat", "alike", "r2d2"}:
+    if "device" in PARAMS["extractor"].get(params.get("type"), {}):
         params.setdefault("device", device)
     return make_extractor(params)
 

@@ -26,6 +26,8 @@ from ...io import atomic_path
 from .data import list_images, parse_label_dirs
 from .tasks import TASKS
 
+DEVICE_HELP = "auto (cuda when available, else cpu), cpu, cuda or cuda:N"
+
 
 def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, choices=sorted(TASKS))
@@ -33,7 +35,7 @@ def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--size", type=int, default=None, help="square input side in px (128)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument(
         "--blend", type=float, default=None, help="weight of the network vs colour (task default)"
     )
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, choices=sorted(TASKS), help="check the model's task")
     p.add_argument("--out", required=True, help="CSV to write")
     p.add_argument("--probabilities", action="store_true", help="add p_<class> columns")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("inputs", nargs="+", metavar="DIR_OR_IMAGE")
     p = sub.add_parser("cv", help="k-fold cross-validated accuracy on labelled folders")

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from ...device import resolve_device
 from ...errors import DataError
 from .checkpoint import load_checkpoint
 from .colour import LogisticModel, feature_matrix, mean_value
@@ -68,7 +69,9 @@ class Classifier:
 def load_classifier(
     model_path: str | os.PathLike, task: str | None = None, device: str = "cpu"
 ) -> Classifier:
-    """Load a checkpoint and build its network; DataError naming the file on a mismatch."""
+    """Load a checkpoint and build its network on ``device`` ('auto' | 'cpu' | 'cuda[:N]');
+    DataError naming the file on a mismatch."""
+    dev = resolve_device(device)
     ckpt = load_checkpoint(model_path, task)
     net = None
     if ckpt["arch"] is not None:
@@ -79,11 +82,11 @@ def load_classifier(
             raise DataError(
                 f"{model_path}: state_dict does not fit arch {ckpt['arch']!r}: {exc}"
             ) from exc
-        net.to(device).eval()
+        net.to(dev).eval()
     colour = LogisticModel.from_dict(ckpt["colour_model"]) if ckpt["colour_model"] else None
     if colour is not None and colour.weight.shape[0] != len(ckpt["classes"]):
         raise DataError(f"{model_path}: colour_model has {colour.weight.shape[0]} classes")
-    return Classifier(ckpt, net, colour, device)
+    return Classifier(ckpt, net, colour, str(dev))
 
 
 def predict_images(

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ...device import resolve_device
 from ...errors import ConfigError, DataError
 from .checkpoint import FORMAT, VERSION, save_checkpoint
 from .colour import LogisticModel, feature_matrix
@@ -89,7 +90,7 @@ def fit_network(
         raise DataError(f"need at least 2 training images, got {len(pixels)}")
     if epochs < 1:
         raise ConfigError(f"epochs={epochs}: must be at least 1")
-    dev = torch.device(device)
+    dev = resolve_device(device)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = create_model(arch, n_classes).to(dev)
@@ -141,11 +142,13 @@ def network_proba(
     device: str = "cpu",
     batch_size: int = 64,
 ) -> np.ndarray:
-    """Softmax probabilities [N, C] of uint8 ``pixels`` (flip-averaged with ``tta_flip``)."""
-    model.eval()
+    """Softmax probabilities [N, C] of uint8 ``pixels`` (flip-averaged with ``tta_flip``), with
+    ``model`` moved to ``device`` ('auto' | 'cpu' | 'cuda[:N]')."""
+    dev = resolve_device(device)
+    model.to(dev).eval()
     out = []
     for i in range(0, len(pixels), batch_size):
-        x = to_float(pixels[i : i + batch_size], mean, std).to(device)
+        x = to_float(pixels[i : i + batch_size], mean, std).to(dev)
         p = model(x).softmax(1)
         if tta_flip:
             p = (p + model(x.flip(3)).softmax(1)) / 2
@@ -180,6 +183,8 @@ def fit_arrays(
     blend = spec.blend if blend is None else float(blend)
     with deterministic(seed):
         summary: dict = {"n_train": int(len(y)), "seed": int(seed)}
+        if use_net:
+            summary["device"] = resolve_device(device).type
         colour_model = None
         if colour:
             t0 = time.perf_counter()

@@ -14,20 +14,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...device import resolve_device
 from ...errors import ConfigError, DataError
 from ...imageio import resize_max
 from ..base import Extractor, Features
 from ..weights import load_checkpoint, load_state_dict_strict, resolve_weights
 
 
-def select_device(device: str | None) -> torch.device:
-    """'auto' (or None) -> cuda when available, else cpu; anything else is passed to torch."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ConfigError(f"device: {device!r} is not a torch device ({e})") from e
+def select_device(device: str | torch.device | None) -> torch.device:
+    """:func:`vgrerank.device.resolve_device`, with None meaning 'auto'."""
+    return resolve_device("auto" if device is None else device)
 
 
 def image_to_rgb(image: np.ndarray) -> np.ndarray:

@@ -12,9 +12,9 @@ Both are decreasing in ``a.b``, so nearest neighbours are argmaxes of the simila
 Conf: ``ratio`` (None, or Lowe's ratio: a nearest neighbour is kept when
 ``dist1 < ratio * dist2``, checked in both directions as hloc does), ``distance``
 ('auto' | 'l2' | 'hamming'; 'auto' recognises +-1 descriptors), ``device`` ('auto' | 'cpu' |
-'cuda'), ``batch`` ('auto': batch candidates in ``match_many`` on GPU only, where it pays; on
-CPU one product per candidate is faster) and ``max_elements`` (upper bound on similarity-matrix
-entries per batch).
+'cuda' | 'cuda:N', see :func:`vgrerank.device.resolve_device`), ``batch`` ('auto': batch
+candidates in ``match_many`` on GPU only, where it pays; on CPU one product per candidate is
+faster) and ``max_elements`` (upper bound on similarity-matrix entries per batch).
 """
 
 from __future__ import annotations
@@ -22,14 +22,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...device import resolve_device
 from ...errors import ConfigError
 from ..base import Features, Matcher
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class MutualNN(Matcher):
@@ -50,7 +45,7 @@ class MutualNN(Matcher):
             raise ConfigError(
                 f"matcher distance: expected 'auto', 'l2' or 'hamming', got {self.conf['distance']!r}"
             )
-        self.device = _device(self.conf["device"])
+        self.device = resolve_device(self.conf["device"])
 
     # ------------------------------------------------------------------ helpers
     def _tensor(self, desc: np.ndarray) -> torch.Tensor:
