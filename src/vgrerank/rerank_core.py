@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import VGError
-from .local.base import Features, Matcher, Scorer
+from .local.base import Features, Matcher, Scorer, matched_points
 from .local.scorers import DegenerateScore
 
 
@@ -44,7 +44,8 @@ def score_candidates(
     for i, (cand, m) in enumerate(zip(candidates, matches, strict=True)):
         t0 = time.perf_counter()
         try:
-            s = scorer.score(query.keypoints[m[:, 0]], cand.keypoints[m[:, 1]], query, cand)
+            k0, k1 = matched_points(m, query, cand)
+            s = scorer.score(k0, k1, query, cand)
         except VGError as exc:
             qn = query_name if query_name is not None else "<query>"
             cn = candidate_names[i] if candidate_names is not None else f"<candidate {i}>"

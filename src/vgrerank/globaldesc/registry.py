@@ -29,7 +29,13 @@ from ..presets import (
 GLOBAL_TYPES = {
     "vlad": "vlad:VLAD",
     "cosplace": "cosplace:CosPlace",
+    "delg": "delg:DELGGlobal",
+    "cvnet": "cvnet:CVNetGlobal",
+    "transvpr": "cvnet:TransVPRGlobal",
 }
+
+# the checkpoint rules/cosplace.smk trains (relative to the workflow's working directory)
+TRAINED_COSPLACE = "results/cosplace/cosplace-trained.pth"
 
 GLOBALS: dict[str, dict] = {
     # DenseVLAD-style, weights-free default
@@ -60,10 +66,55 @@ GLOBALS: dict[str, dict] = {
         "type": "cosplace", "backbone": "resnet50", "fc_output_dim": 2048, "weights": None,
         "tag": "cosplace-r50-2048",
     },
+    # DELG R50 GLD (official TF weights converted by the user: vgrerank.local.extractors.delg)
+    "delg-global": {
+        "type": "delg", "model": "r50-gld", "global_scales": [0.70710677, 1.0, 1.4142135],
+        "resize_max": 1024, "weights": None, "tag": "delg-r50gld-global",
+    },
+    # CVNet R50 / TransVPR MSLS global branches (official weights, user-downloaded; see
+    # vgrerank.local.torchload.EXTERNAL); CVNet capped at 1024 px (official: the image's size)
+    "cvnet-r50-global": {
+        "type": "cvnet", "depth": 50, "resize_max": 1024,
+        "global_scales": [0.70710677, 1.0, 1.4142135], "weights": None, "tag": "cvnet-r50-global",
+    },
+    "transvpr-global": {
+        "type": "transvpr", "model": "msls", "resize": [640, 480], "weights": None,
+        "tag": "transvpr-msls-global",
+    },
+    # trained by the workflow (rules/cosplace.smk, config key cosplace_train): its weights are
+    # the rule's output, so naming it in `global:` trains it first; resize_max = the training
+    # image size (cosplace_train.image_size [128, 96])
+    "cosplace-trained": {
+        "type": "cosplace", "backbone": "resnet18", "fc_output_dim": 512,
+        "weights": TRAINED_COSPLACE, "resize_max": 128, "tag": "cosplace-trained",
+    },
 }  # fmt: skip
 
 
 PARAMS: dict[str, dict] = {
+    "cvnet": {
+        "depth": one_of(50, 101),
+        "resize_max": optional(integer(1)),
+        "global_scales": list_of(number(gt=0)),
+        "device": string(),
+        "weights": optional(string()),
+        "sha256": optional(string()),
+    },
+    "transvpr": {
+        "model": one_of("msls", "pitts30k"),
+        "resize": optional(list_of(integer(16), 2)),
+        "device": string(),
+        "weights": optional(string()),
+        "sha256": optional(string()),
+    },
+    "delg": {
+        "model": one_of("r50-gld", "r50-gldv2clean"),
+        "global_scales": list_of(number(gt=0)),
+        "resize_max": optional(integer(1)),
+        "device": string(),
+        "weights": optional(string()),
+        "sha256": optional(string()),
+    },
     "vlad": {
         # 'rootsift-dense' or a local extractor preset name (vgrerank.local.registry) or conf
         "local": any_of(string(), mapping()),

@@ -4,6 +4,8 @@
   pixel coordinates of the image it was given (it may resize internally and must scale back).
 * A **matcher** maps two :class:`Features` to index pairs [M, 2] (int64, row i0 in features 0,
   i1 in features 1). ``match_many`` matches one query against many candidates and may batch.
+  A dense matcher that places its own points (LoFTR) returns :class:`PointMatches` instead;
+  :func:`matched_points` gives the matched coordinates of either form.
 * A **scorer** turns matched keypoint coordinates into a :class:`Score` (higher is better).
 
 Components are built from a conf dict (``{"type": ..., **params}``) by the registry.
@@ -42,6 +44,34 @@ class Score:
     num_matches: int
     model: np.ndarray | None = None  # fitted 3x3 model when the scorer fits one
     inlier_mask: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass
+class PointMatches:
+    """Matches of a matcher that places its own points (e.g. LoFTR's sub-pixel refinement):
+    coordinates [M, 2] (x, y) in the pixels of each original image, and a confidence [M]."""
+
+    kpts0: np.ndarray
+    kpts1: np.ndarray
+    confidence: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.kpts0 = np.asarray(self.kpts0, dtype=np.float32).reshape(-1, 2)
+        self.kpts1 = np.asarray(self.kpts1, dtype=np.float32).reshape(-1, 2)
+        self.confidence = np.asarray(self.confidence, dtype=np.float32).reshape(len(self.kpts0))
+
+    def __len__(self) -> int:
+        return len(self.kpts0)
+
+
+def matched_points(
+    matches: np.ndarray | PointMatches, f0: Features, f1: Features
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matched coordinates [M, 2] in image 0 and image 1 of index pairs or :class:`PointMatches`."""
+    if isinstance(matches, PointMatches):
+        return matches.kpts0, matches.kpts1
+    m = np.asarray(matches, dtype=np.int64).reshape(-1, 2)
+    return f0.keypoints[m[:, 0]], f1.keypoints[m[:, 1]]
 
 
 class Extractor:

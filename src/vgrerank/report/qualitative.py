@@ -10,6 +10,7 @@ import numpy as np
 from ..datasets.base import Dataset
 from ..imageio import load_image
 from ..io.local_h5 import FeatureStore
+from ..local.base import matched_points
 from ..local.registry import make_matcher, make_scorer
 from ..rerank import read_rerank, reranked_predictions
 from ..retrieval import read_retrieval
@@ -86,7 +87,7 @@ def make_figures(
                 name = ret.db_names[j]
                 cf = dbs[name]
                 m = matcher.match(qf, cf)
-                k0, k1 = qf.keypoints[m[:, 0]], cf.keypoints[m[:, 1]]
+                k0, k1 = matched_points(m, qf, cf)
                 s = scorer.score(k0, k1, qf, cf)
                 verdict = "correct" if int(j) in pos_sets[qi] else "wrong"
                 match_panels.append(
@@ -96,7 +97,7 @@ def make_figures(
                         "k0": k0,
                         "k1": k1,
                         "inliers": s.inlier_mask,
-                        "title": f"{method['tag']}: {label}, {verdict}, {s.inliers} inliers / {len(m)} matches",
+                        "title": f"{method['tag']}: {label}, {verdict}, {s.inliers} inliers / {len(k0)} matches",
                     }
                 )
             etag = method["extractor"]["tag"]

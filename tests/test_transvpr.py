@@ -1,0 +1,274 @@
+"""TransVPR: the official checkpoint layout, clear loading errors, the forward pass against an
+independent re-statement of the official computation, features of an image, and the methods by
+name.
+
+The official weights (``TransVPR_MSLS.pth``, no licence stated) are not available offline: every
+check runs on random tensors saved in the official key layout, which is written out below from
+the official model code (RuotongWANG/TransVPR-model-implementation, ``feature_extractor.py``:
+``Extractor_base`` = ``Extractor(num_layers=6, num_heads=4, mlp_ratio=2, embedding_dim=256)``;
+``blocks.py``: ``Tokenizer``, ``TransformerEncoder``, ``POOL``; ``inference.py`` adds the pool as
+module ``pool``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vgrerank.errors import ConfigError, DataError
+from vgrerank.local.registry import make_extractor, make_matcher, make_scorer, parse_method
+
+
+def _bn(p: str, c: int) -> dict:
+    return {
+        **{f"{p}.{k}": (c,) for k in ("weight", "bias", "running_mean", "running_var")},
+        f"{p}.num_batches_tracked": (),
+    }
+
+
+def _lin(p: str, o: int, i: int, bias: bool = True) -> dict:
+    return {f"{p}.weight": (o, i), **({f"{p}.bias": (o,)} if bias else {})}
+
+
+# conv<i>: Sequential(Conv2d 3x3 + bias, BatchNorm2d, ReLU, MaxPool); tokenizer<i>.conv_layer:
+# Conv2d(C_i, 64, kernel = stride = 8 / 4 / 2 / 1); transformer blocks: pre_norm, self_attn.qkv
+# (no bias), self_attn.proj, linear1 (256 -> 512), norm1, linear2; POOL: fc = Sequential(L2Norm,
+# Linear(768, 256), L2Norm), attention_pool Linear(768, 3)
+TRANSVPR_KEYS: dict = {}
+for _i, (_cin, _c, _k) in enumerate(((3, 64, 8), (64, 128, 4), (128, 256, 2), (256, 512, 1)), 1):
+    TRANSVPR_KEYS.update(
+        {f"conv{_i}.0.weight": (_c, _cin, 3, 3), f"conv{_i}.0.bias": (_c,)},
+        **_bn(f"conv{_i}.1", _c),
+        **{f"tokenizer{_i}.conv_layer.weight": (64, _c, _k, _k)},
+        **{f"tokenizer{_i}.conv_layer.bias": (64,)},
+    )
+TRANSVPR_KEYS["transformer.class_emb"] = (1, 1, 256)
+for _b in range(6):
+    _p = f"transformer.blocks.{_b}"
+    for _n in ("pre_norm", "norm1"):
+        TRANSVPR_KEYS.update({f"{_p}.{_n}.weight": (256,), f"{_p}.{_n}.bias": (256,)})
+    TRANSVPR_KEYS.update(_lin(f"{_p}.self_attn.qkv", 768, 256, bias=False))
+    TRANSVPR_KEYS.update(_lin(f"{_p}.self_attn.proj", 256, 256))
+    TRANSVPR_KEYS.update(_lin(f"{_p}.linear1", 512, 256))
+    TRANSVPR_KEYS.update(_lin(f"{_p}.linear2", 256, 512))
+TRANSVPR_KEYS.update({"transformer.norm.weight": (256,), "transformer.norm.bias": (256,)})
+TRANSVPR_KEYS.update(_lin("pool.fc.1", 256, 768))
+TRANSVPR_KEYS.update(_lin("pool.attention_pool", 3, 768))
+
+
+def official_state_dict(seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for k, shape in TRANSVPR_KEYS.items():
+        if k.endswith("num_batches_tracked"):
+            sd[k] = torch.tensor(0)
+        elif k.endswith("running_var"):
+            sd[k] = 0.5 + torch.rand(shape, generator=g)
+        elif k.endswith(("norm.weight", "norm1.weight", ".1.weight")) and len(shape) == 1:
+            sd[k] = 1 + 0.1 * torch.randn(shape, generator=g)
+        else:
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            sd[k] = torch.randn(shape, generator=g) / fan_in**0.5
+    return sd
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("transvpr") / "TransVPR_MSLS.pth"
+    torch.save(official_state_dict(), path)
+    return path
+
+
+def _image(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
+    """The real graffiti photo (../shared) when present, else a drawn scene of shapes."""
+    from realdata import REAL
+
+    path = REAL / "graf_homography" / "graf1.png"
+    if path.is_file():
+        from vgrerank.imageio import load_image
+
+        return np.ascontiguousarray(load_image(path)[:h, :w])
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 127, np.uint8)
+    for _ in range(60):
+        c = tuple(int(v) for v in rng.integers(0, 256, 3))
+        x, y = (int(v) for v in rng.integers(0, [w, h]))
+        cv2.circle(img, (x, y), int(rng.integers(4, 25)), c, -1)
+    return img
+
+
+def _extractor(ckpt, **kw):
+    return make_extractor({"type": "transvpr", "weights": str(ckpt), "device": "cpu", **kw})
+
+
+# ---------------------------------------------------------------- layout and loading
+def test_module_has_the_official_keys_and_shapes():
+    from vgrerank.local.extractors.transvpr import TransVPRNet
+
+    own = {k: tuple(v.shape) for k, v in TransVPRNet().state_dict().items()}
+    assert own == TRANSVPR_KEYS and len(own) == 109
+
+
+def test_official_layout_loads_strictly(ckpt):
+    ext = _extractor(ckpt)
+    ref = torch.load(ckpt)
+    assert all(torch.equal(v, ref[k]) for k, v in ext.net.state_dict().items())
+
+
+def test_bad_checkpoint_lists_keys(tmp_path):
+    sd = official_state_dict()
+    del sd["pool.attention_pool.bias"]
+    sd["transformer.positional_emb"] = torch.zeros(1, 10, 256)
+    sd["tokenizer2.conv_layer.weight"] = torch.zeros(64, 128, 2, 2)
+    path = tmp_path / "bad.pth"
+    torch.save(sd, path)
+    with pytest.raises(DataError) as e:
+        _extractor(path)
+    msg = str(e.value)
+    assert str(path) in msg and "1 missing key(s): pool.attention_pool.bias" in msg
+    assert "1 unexpected key(s): transformer.positional_emb" in msg
+    assert "tokenizer2.conv_layer.weight (64, 128, 2, 2) (expected (64, 128, 4, 4))" in msg
+
+
+def test_absent_weights_name_the_file_and_url(tmp_path, monkeypatch):
+    monkeypatch.delenv("VGRERANK_WEIGHTS_DIR", raising=False)
+    method = parse_method("transvpr+mnn+magsac")  # parsing needs no weights
+    url = "https://github.com/RuotongWANG/TransVPR-model-implementation/raw/main/TransVPR_MSLS.pth"
+    with pytest.raises(ConfigError, match="TransVPR_MSLS.pth") as e:
+        make_extractor(method["extractor"])
+    assert url in str(e.value) and "licence" in str(e.value)
+    monkeypatch.setenv("VGRERANK_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(DataError, match=str(tmp_path / "transvpr" / "TransVPR_MSLS.pth")):
+        make_extractor(method["extractor"])
+    with pytest.raises(ConfigError, match="multiples of 16"):
+        make_extractor({**method["extractor"], "resize": [650, 480]})
+
+
+# ---------------------------------------------------------------- numerics
+def _reference(sd: dict, x: torch.Tensor, layer: int = 3):
+    """The official forward re-stated from blocks.py / feature_extractor.py / test_msls.py with
+    plain tensor operations on the state_dict (eval mode: dropout and drop-path are identity)."""
+    maps = []
+    for i in range(1, 5):
+        x = F.conv2d(x, sd[f"conv{i}.0.weight"], sd[f"conv{i}.0.bias"], padding=1)
+        bn = f"conv{i}.1"
+        x = F.batch_norm(x, sd[f"{bn}.running_mean"], sd[f"{bn}.running_var"],
+                         sd[f"{bn}.weight"], sd[f"{bn}.bias"], eps=1e-5)  # fmt: skip
+        x = F.max_pool2d(F.relu(x), 3, 2, 1)
+        maps.append(x)
+    seq = []
+    for i, m in enumerate(maps, 1):
+        k = 2 ** (4 - i)
+        t = F.conv2d(m, sd[f"tokenizer{i}.conv_layer.weight"], sd[f"tokenizer{i}.conv_layer.bias"],
+                     stride=k)  # fmt: skip
+        seq.append(t.flatten(2, 3).transpose(-2, -1))
+    x = torch.cat([sd["transformer.class_emb"].expand(x.shape[0], -1, -1), torch.cat(seq, -1)], 1)
+
+    def ln(v, name):
+        return F.layer_norm(v, (256,), sd[f"{name}.weight"], sd[f"{name}.bias"])
+
+    feats = []
+    for b in range(6):
+        p = f"transformer.blocks.{b}"
+        h = ln(x, f"{p}.pre_norm")
+        B, N, C = h.shape
+        qkv = (h @ sd[f"{p}.self_attn.qkv.weight"].T).reshape(B, N, 3, 4, C // 4)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        a = ((q @ k.transpose(-2, -1)) * (C // 4) ** -0.5).softmax(-1)
+        o = (a @ v).transpose(1, 2).reshape(B, N, C)
+        x = ln(x + o @ sd[f"{p}.self_attn.proj.weight"].T + sd[f"{p}.self_attn.proj.bias"],
+               f"{p}.norm1")  # fmt: skip
+        f = F.gelu(x @ sd[f"{p}.linear1.weight"].T + sd[f"{p}.linear1.bias"])
+        x = x + f @ sd[f"{p}.linear2.weight"].T + sd[f"{p}.linear2.bias"]
+        feats.append(ln(x, "transformer.norm"))
+    allf = torch.stack(feats, -3)  # (B, 6, 1 + N, C)
+    z = allf[:, [1, 3, 5]].permute(0, 2, 1, 3).reshape(B, allf.shape[2], -1)[:, 1:]
+    mask = z @ sd["pool.attention_pool.weight"].T + sd["pool.attention_pool.bias"]
+    mask = mask.softmax(1).transpose(-1, -2)  # (B, 3, N)
+    pooled = torch.cat([(mask[:, i : i + 1] @ z[..., 256 * i : 256 * (i + 1)]).squeeze(-2)
+                        for i in range(3)], -1)  # fmt: skip
+    g = F.normalize(F.normalize(pooled, dim=-1) @ sd["pool.fc.1.weight"].T + sd["pool.fc.1.bias"],
+                    dim=-1)  # fmt: skip
+
+    def mm(t):
+        lo, hi = t.min(-1, keepdim=True).values, t.max(-1, keepdim=True).values
+        return (t - lo) / (hi - lo)
+
+    return g, allf[:, layer, 1:], mm(mm(mask).sum(1))
+
+
+def test_forward_matches_the_official_computation(ckpt):
+    ext = _extractor(ckpt)
+    sd = torch.load(ckpt)
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 96, 128)
+    with torch.inference_mode():
+        got = ext.net(x, 3)
+        ref = _reference(sd, x, 3)
+    for a, b in zip(got, ref, strict=True):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    assert got[1].shape == (2, 6 * 8, 256)
+
+
+def test_features_of_an_image(ckpt):
+    img = _image()
+    h, w = img.shape[:2]
+    ext = _extractor(ckpt, resize=[320, 240])
+    glob, tokens, mask, net_hw = ext.describe(img)
+    assert net_hw == (240, 320) and tokens.shape == (15 * 20, 256) and mask.shape == (300,)
+    assert abs(float(np.linalg.norm(glob)) - 1) < 1e-5 and glob.shape == (256,)
+    assert mask.min() == 0 and abs(mask.max() - 1) < 1e-6
+    f = ext(img)
+    keep = mask > 0.02
+    assert f.size == (w, h) and len(f) == keep.sum() and 0 < len(f) < 300
+    assert np.array_equal(f.descriptors, tokens[keep]) and np.array_equal(f.scores, mask[keep])
+    # patch centres of the 16 px grid of the network input, in the original pixels
+    sx, sy = w / 320, h / 240
+    grid = np.stack(np.divmod(np.flatnonzero(keep), 20)[::-1], 1) * 16 + 8
+    assert np.allclose(f.keypoints, grid * [sx, sy] - 0.5, atol=1e-4)
+    assert (f.keypoints >= 0).all() and (f.keypoints < [w, h]).all()
+    everything = _extractor(ckpt, resize=[320, 240], mask_threshold=0.0)(img)
+    assert len(everything) == 299  # all patches but the minimum of the mask
+    native = _extractor(ckpt, resize=None)(img[:, :300])  # 300 -> 288 wide: 18 x 15 patches
+    assert native.size == (300, h) and native.keypoints[:, 0].max() < 300
+
+
+# ---------------------------------------------------------------- by name
+def test_methods_parse_and_rerank_an_image_against_itself(ckpt, tmp_path):
+    m = parse_method("transvpr+mnn+magsac")
+    assert m["tag"] == "transvpr-msls-r640+mnn+magsac-3px"
+    paper = parse_method("transvpr-pitts30k+mnn+ransac-24px")
+    assert paper["extractor"]["model"] == "pitts30k" and paper["scorer"]["threshold"] == 24.0
+    # the final LayerNorm without affine part: every token has norm 16, so the official dot
+    # product is a cosine and each patch's nearest neighbour is itself
+    sd = torch.load(ckpt)
+    sd["transformer.norm.weight"], sd["transformer.norm.bias"] = torch.ones(256), torch.zeros(256)
+    path = tmp_path / "unit.pth"
+    torch.save(sd, path)
+    img = _image()
+    ext = make_extractor({**m["extractor"], "weights": str(path), "resize": [320, 240]})
+    f = ext(img)
+    matches = make_matcher(m["matcher"]).match(f, f)
+    # near-identical tokens (flat image regions) may tie; the thread count decides those
+    self_matched = int((matches[:, 0] == matches[:, 1]).sum())
+    assert self_matched >= 0.97 * len(f), (self_matched, len(f))
+    for scorer in ("magsac", "ransac-24px"):
+        conf = parse_method(f"transvpr+mnn+{scorer}")["scorer"]
+        s = make_scorer(conf).score(f.keypoints[matches[:, 0]], f.keypoints[matches[:, 1]], f, f)
+        assert s.inliers >= self_matched
+        assert np.allclose(s.model / s.model[2, 2], np.eye(3), atol=1e-3)
+
+
+def test_global_preset(ckpt):
+    from vgrerank.globaldesc.registry import get_global_preset, make_global
+
+    conf = get_global_preset("transvpr-global")
+    assert conf["tag"] == "transvpr-msls-global" and conf["resize"] == [640, 480]
+    conf = {**conf, "weights": str(ckpt), "device": "cpu", "resize": [320, 240]}
+    desc = make_global(conf).describe([_image(), _image()[:, ::-1]])
+    ref = _extractor(ckpt, resize=[320, 240]).describe(_image())[0]
+    assert desc.shape == (2, 256) and np.allclose(desc[0], ref, atol=1e-6)
