@@ -94,7 +94,7 @@ def main() -> None:
             f"match {t_match:.3f} s/pair ({len(m)} matches), pair {pair:.3f} s"
         )
         if mtype == "lightglue":
-            nb = make_matcher({**mconf, "adaptive": False, "batch_size": 4})
+            nb = make_matcher({**mconf, "adaptive": False, "batch": True, "batch_size": 4})
             cands = [f1, f0, f1, f0]
             t_one, _ = _time(lambda nb=nb, q=f0, cs=cands: [nb.match(q, c) for c in cs], 1)
             t_bat, _ = _time(lambda nb=nb, q=f0, cs=cands: nb.match_many(q, cs), 1)

@@ -250,7 +250,14 @@ def test_batched_equals_one_by_one(pair, feat):
         Features(np.zeros((0, 2)), np.zeros((0, q.descriptors.shape[1])), np.zeros(0), (10, 10))
     )
     lg = make_matcher(
-        {"type": "lightglue", "features": feat, "adaptive": False, "batch_size": 3, "device": "cpu"}
+        {
+            "type": "lightglue",
+            "features": feat,
+            "adaptive": False,
+            "batch": True,  # 'auto' batches only on a GPU
+            "batch_size": 3,
+            "device": "cpu",
+        }
     )
     batched = lg.match_many(q, cands)
     single = [lg.match(q, c) for c in cands]
