@@ -31,10 +31,10 @@ from ...device import resolve_device
 from ...errors import ConfigError, DataError
 from ...imageio import resize_max
 from ..base import Extractor, Features
+from ..torchbase import image_to_rgb
 from ..torchload import load_strict, resolve_external
 from ..weights import load_checkpoint
 from .cvnet_net import GLOBAL_DIM, PROJ_DIM, SCALES, CVNetRerank, scale_size
-from .kornia_feats import image_to_rgb
 
 GLOBAL_ROWS = GLOBAL_DIM // PROJ_DIM
 MEAN_BGR, STD_BGR = (0.406, 0.456, 0.485), (0.225, 0.224, 0.229)

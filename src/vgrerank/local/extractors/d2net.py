@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import DataError
+from ..torchbase import TorchExtractor
 from ..torchload import load_strict, resolve_external
 from ..weights import load_checkpoint
-from .kornia_feats import TorchExtractor
 
 _MEAN_BGR = (103.939, 116.779, 123.68)
 # VGG16 to conv4_3: (in, out, dilation) of each conv, 'M' max pool 2/2, 'A' avg pool 2/1

@@ -34,8 +34,8 @@ from torch import nn
 from ...errors import ConfigError, DataError
 from ...imageio import resize_max
 from ..base import Features
+from ..torchbase import TorchExtractor, image_to_rgb
 from ..torchload import load_strict, resolve_external
-from .kornia_feats import TorchExtractor, image_to_rgb
 
 # model -> (torchload.EXTERNAL name, official score_threshold of its config)
 MODELS = {"r50-gld": ("delg-r50-gld", 175.0), "r50-gldv2clean": ("delg-r50-gldv2clean", 454.6)}

@@ -33,9 +33,9 @@ import torch
 
 from ...errors import ConfigError, DataError
 from ..base import Extractor, Features
+from ..torchbase import image_to_rgb, select_device
 from ..torchload import load_strict, resolve_external
 from ..weights import load_checkpoint
-from .kornia_feats import image_to_rgb, select_device
 
 COARSE, FINE = 256, 128
 BACKBONE_DIM, IMAGE_DIM = COARSE + 16 * FINE, 64

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError, DataError
+from ..torchbase import TorchExtractor
 from ..weights import load_checkpoint, load_state_dict_strict
-from .kornia_feats import TorchExtractor
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)

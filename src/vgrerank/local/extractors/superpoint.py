@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..torchbase import TorchExtractor
 from ..torchload import load_strict, resolve_external
-from .kornia_feats import TorchExtractor
 
 _CHANNELS = (64, 64, 128, 128, 256)
 

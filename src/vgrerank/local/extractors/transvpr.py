@@ -43,8 +43,8 @@ from torch import nn
 from ...device import resolve_device
 from ...errors import ConfigError
 from ..base import Extractor, Features
+from ..torchbase import image_to_rgb
 from ..torchload import load_strict, resolve_external
-from .kornia_feats import image_to_rgb
 
 MODELS = {"msls": "transvpr-msls", "pitts30k": "transvpr-pitts30k"}
 DIM, HEADS, LAYERS, LEVELS, PATCH = 256, 4, 6, (1, 3, 5), 16

@@ -34,7 +34,7 @@ import torch
 
 from ...errors import ConfigError
 from ..base import Features, Matcher
-from ..extractors.kornia_feats import select_device
+from ..torchbase import select_device
 from ..weights import load_checkpoint, load_state_dict_strict, resolve_weights
 
 WEIGHT_NAMES = {

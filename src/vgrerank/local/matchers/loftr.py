@@ -19,8 +19,8 @@ import torch
 
 from ...errors import ConfigError
 from ..base import Features, Matcher, PointMatches
-from ..extractors.kornia_feats import select_device
 from ..extractors.loftr import BACKBONE_DIM, COARSE, IMAGE_DIM, build_loftr, from_rows
+from ..torchbase import select_device
 
 
 def grid_shape(f: Features) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ..base import Features, Matcher
-from ..extractors.kornia_feats import select_device
+from ..torchbase import select_device
 from ..torchload import load_strict, resolve_external
 
 DIM, HEADS, LAYERS = 256, 4, 18
