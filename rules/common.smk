@@ -371,3 +371,47 @@ def planned_shard_files(wc):
         for d in planned_shards(read_plan(plan))
     ]
 
+
+# cluster resources (profiles/slurm): jobs that run a network (learned extractor, LightGlue,
+# CosPlace, VLAD over learned local features) request ``gpu=1``; the SLURM executor turns it into
+# ``sbatch --gpus=1``. Snakemake caps every job's request at ``--resources gpu=N``, so
+# ``--resources gpu=0`` runs them on a cluster without GPUs. A preset is learned when its type
+# takes ``weights`` (the registries' parameter schemas).
+from vgrerank.globaldesc.registry import PARAMS as _GLOBAL_PARAMS
+from vgrerank.local.registry import PARAMS as _LOCAL_PARAMS
+from vgrerank.local.registry import get_preset as _local_preset
+
+
+def learned(kind, conf):
+    """Whether a resolved preset ``conf`` of ``kind`` ('extractor', 'matcher', 'scorer' or
+    'global') runs a network with weights."""
+    if kind == "global":
+        if "weights" in _GLOBAL_PARAMS.get(conf["type"], {}):
+            return True
+        local = conf.get("local")
+        if conf["type"] != "vlad" or local in (None, "rootsift-dense"):
+            return False
+        # VLAD over a local extractor (resolved like vgrerank.globaldesc.vlad does)
+        extractor = (
+            dict(local)
+            if isinstance(local, dict)
+            else _local_preset("extractor", local)
+        )
+        return learned("extractor", extractor)
+    return "weights" in _LOCAL_PARAMS[kind].get(conf["type"], {})
+
+
+def gpu_extractor(wildcards):
+    """``gpu`` resource of local-feature jobs (wildcard ``etag``)."""
+    return int(learned("extractor", EXTRACTOR[wildcards.etag]))
+
+
+def gpu_method(wildcards):
+    """``gpu`` resource of re-ranking jobs (wildcard ``method``): learned matchers; a learned
+    extractor alone does not need one (its features are cached)."""
+    return int(learned("matcher", METHOD[wildcards.method]["matcher"]))
+
+
+def gpu_global(wildcards):
+    """``gpu`` resource of global-descriptor jobs (wildcard ``gtag``)."""
+    return int(learned("global", GLOBAL[wildcards.gtag]))

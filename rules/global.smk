@@ -16,6 +16,7 @@ rule global_database:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=gpu_global,
     params:
         conf=lambda wc: GLOBAL[wc.gtag],
         dataset=lambda wc: ds_db_entry(wc.dataset),
@@ -41,6 +42,7 @@ rule global_queries:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=gpu_global,
     params:
         conf=lambda wc: GLOBAL[wc.gtag],
         dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),

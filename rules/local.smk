@@ -53,6 +53,7 @@ rule local_shard:
     resources:
         mem_mb=6000,
         runtime=120,
+        gpu=gpu_extractor,
     params:
         conf=lambda wc: EXTRACTOR[wc.etag],
         dataset=lambda wc: ds_db_entry(wc.dataset),
@@ -104,6 +105,7 @@ rule local_queries:
     resources:
         mem_mb=6000,
         runtime=60,
+        gpu=gpu_extractor,
     params:
         conf=lambda wc: EXTRACTOR[wc.etag],
         dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),

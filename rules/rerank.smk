@@ -17,6 +17,7 @@ rule rerank:
     resources:
         mem_mb=6000,
         runtime=240,
+        gpu=gpu_method,
     params:
         method=lambda wc: METHOD[wc.method],
         k=lambda wc: int(wc.k),

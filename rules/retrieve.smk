@@ -20,5 +20,6 @@ rule retrieve:
     params:
         k=lambda wc: int(wc.k),
         opts=config["retrieval"],
+        device=config["device"],
     script:
         "../workflow/scripts/retrieve.py"
