@@ -415,3 +415,69 @@ def gpu_method(wildcards):
 def gpu_global(wildcards):
     """``gpu`` resource of global-descriptor jobs (wildcard ``gtag``)."""
     return int(learned("global", GLOBAL[wildcards.gtag]))
+
+
+# CosPlace training (rules/cosplace.smk): the preset cosplace-trained and its checkpoint
+from vgrerank.errors import ConfigError as _ConfigError
+from vgrerank.globaldesc.registry import TRAINED_COSPLACE
+
+COSPLACE = config["cosplace_train"]
+COSPLACE_TRAINSET = "resources/cosplace_train/trainset.json"
+_TRAINSET_KEYS = (
+    "folder",
+    "city",
+    "city_seed",
+    "headings",
+    "conditions",
+    "supersample",
+)
+
+
+def cosplace_city_seed():
+    seed = COSPLACE["city_seed"]
+    seed = config["seed"] + 7919 if seed is None else seed
+    if seed == config["seed"]:
+        raise _ConfigError(
+            f"cosplace_train.city_seed: {seed} is the test city's seed (config 'seed'); "
+            "the training city must be another city"
+        )
+    return seed
+
+
+def cosplace_train_conf():
+    """Training keys (vgrerank.globaldesc.cosplace_train.check_conf) with the seed resolved."""
+    conf = {k: v for k, v in COSPLACE.items() if k not in _TRAINSET_KEYS}
+    conf["seed"] = config["seed"] if conf["seed"] is None else conf["seed"]
+    return canonical(conf)
+
+
+def cosplace_gtags():
+    """Tags of the global presets whose weights are the trained checkpoint; each must match the
+    trained network (else loading it would fail inside a job)."""
+    tags = []
+    for tag, conf in GLOBAL.items():
+        if conf.get("type") != "cosplace" or conf.get("weights") != TRAINED_COSPLACE:
+            continue
+        want = {
+            "backbone": COSPLACE["backbone"],
+            "fc_output_dim": COSPLACE["fc_dim"],
+            "resize_max": max(COSPLACE["image_size"]),
+        }
+        for key, value in want.items():
+            if conf.get(key) != value:
+                raise _ConfigError(
+                    f"global preset with tag {tag!r}: {key}={conf.get(key)!r} but "
+                    f"cosplace_train trains {value!r} (set presets.global.<name>.{key})"
+                )
+        tags.append(tag)
+    return sorted(tags)
+
+
+def cosplace_root():
+    return COSPLACE["folder"] or str(Path(COSPLACE_TRAINSET).parent / "images")
+
+
+def trained_weights(wc):
+    """Input function of global_database: the checkpoint rules/cosplace.smk trains, for the
+    presets that use it (so naming one in `global:` trains it first)."""
+    return [TRAINED_COSPLACE] if wc.gtag in cosplace_gtags() else []

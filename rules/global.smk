@@ -4,6 +4,7 @@
 rule global_database:
     input:
         ready=database_ready,
+        weights=trained_weights,
     output:
         "results/{dataset}/global/{gtag}/database.h5",
     log:
