@@ -347,3 +347,27 @@ def test_adding_a_split_renders_and_extracts_only_what_is_new(tmp_path):
     with FeatureStore(local / f"database/dusk/{gtag}.h5") as store:
         assert len(store.names()) == total
     assert "Nothing to be done" in run(work, cfg2, "-n")
+
+
+def test_database_candidates_must_be_database_images(tmp_path):
+    from types import SimpleNamespace
+
+    from vgrerank.local.extract import database_candidates
+
+    ret = tmp_path / "retrieval.h5"
+    with h5py.File(ret, "w") as f:
+        f["indices"] = np.array([[0, 1], [1, 2]], np.int64)
+        f["distances"] = np.zeros((2, 2), np.float32)
+        f["query_names"] = ["q0.jpg", "q1.jpg"]
+        f["db_names"] = ["db/a.jpg", "db/b.jpg", "db/c.jpg"]
+        f.attrs["complete"] = True
+
+    class Database(list):
+        names = property(lambda self: list(self))
+
+    ds = SimpleNamespace(name="city", database=Database(["db/a.jpg", "db/b.jpg", "db/c.jpg"]))
+    assert database_candidates(ds, ret, 2) == ["db/a.jpg", "db/b.jpg", "db/c.jpg"]
+    assert database_candidates(ds, ret, 1) == ["db/a.jpg", "db/b.jpg"]
+    ds.database = Database(["db/a.jpg", "db/b.jpg"])
+    with pytest.raises(DataError, match=r"retrieval.h5: 1 candidate\(s\) not in the database"):
+        database_candidates(ds, ret, 2)

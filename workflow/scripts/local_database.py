@@ -1,23 +1,15 @@
-"""Snakemake adapter: local features of one retrieval file's candidate database images,
-extracting only those not yet in the extractor's shard store."""
+"""Snakemake adapter: the index of one retrieval file's candidate database features (links into
+the extractor's shards; extracts only candidates that no shard holds, normally none)."""
 
 from vgrerank.datasets import load_dataset
-from vgrerank.errors import DataError
-from vgrerank.local.extract import candidate_names, extract_database
+from vgrerank.local.extract import database_candidates, extract_database
 from vgrerank.logs import logged
 
 sm = snakemake  # noqa: F821
 
 with logged(sm.log[0]):
     ds = load_dataset(sm.wildcards.dataset, sm.params.dataset)
-    names = candidate_names([sm.input.retrieval], sm.params.k)
-    unknown = sorted(set(names) - set(ds.database.names))
-    if unknown:
-        raise DataError(
-            f"{sm.input.retrieval}: {len(unknown)} candidate(s) not in the database of "
-            f"{sm.wildcards.dataset!r}, e.g. {unknown[0]!r}"
-        )
-    print(f"{len(names)} of {len(ds.database)} database images are candidates", flush=True)
+    names = database_candidates(ds, sm.input.retrieval, sm.params.k)
     extract_database(
         sm.params.conf,
         ds.root,

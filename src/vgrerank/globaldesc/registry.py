@@ -29,9 +29,9 @@ from ..presets import (
 GLOBAL_TYPES = {
     "vlad": "vlad:VLAD",
     "cosplace": "cosplace:CosPlace",
-    "delg": "delg:DELGGlobal",
-    "cvnet": "cvnet:CVNetGlobal",
-    "transvpr": "cvnet:TransVPRGlobal",
+    "delg": "branches:DELGGlobal",
+    "cvnet": "branches:CVNetGlobal",
+    "transvpr": "branches:TransVPRGlobal",
 }
 
 # the checkpoint rules/cosplace.smk trains (relative to the workflow's working directory)

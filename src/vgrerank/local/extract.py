@@ -31,6 +31,20 @@ def candidate_names(retrieval_files: Sequence[Path], k: int) -> list[str]:
     return sorted(names)
 
 
+def database_candidates(ds, retrieval_file: Path, k: int) -> list[str]:
+    """:func:`candidate_names` of one retrieval file, each checked to be an image of the
+    dataset ``ds`` (a :class:`~vgrerank.datasets.base.Dataset`); progress line printed."""
+    names = candidate_names([retrieval_file], k)
+    unknown = sorted(set(names) - set(ds.database.names))
+    if unknown:
+        raise DataError(
+            f"{retrieval_file}: {len(unknown)} candidate(s) not in the database of "
+            f"{ds.name!r}, e.g. {unknown[0]!r}"
+        )
+    print(f"{len(names)} of {len(ds.database)} database images are candidates", flush=True)
+    return names
+
+
 def build_extractor(conf: dict, device: str = "auto"):
     """The extractor of ``conf``; a torch extractor (one with a ``device`` parameter) runs on
     ``device`` (:func:`vgrerank.device.resolve_device`) unless its preset names one."""
