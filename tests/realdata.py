@@ -302,3 +302,20 @@ def check_place_triplets(bench: Benchmark, name: str, measured, presets: dict | 
     # the ranking follows the scores: the reported rank-0 candidate is the first prediction
     assert (top["db_index"].to_numpy() == bench.predictions[name][:, 0]).all()
     assert np.all(top["score"].to_numpy() >= second["score"].to_numpy())
+
+
+def graffiti_or_drawn(
+    w: int, h: int, x0: int = 0, y0: int = 0, seed: int = 0, shapes: int = 60
+) -> np.ndarray:
+    """A w x h crop at (x0, y0) of the real graffiti photo (../shared) when present, else a
+    drawn scene of ``shapes`` filled circles (seeded): a textured image for network tests."""
+    path = REAL / "graf_homography" / "graf1.png"
+    if path.is_file():
+        return np.ascontiguousarray(load_image(path)[y0 : y0 + h, x0 : x0 + w])
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 127, np.uint8)
+    for _ in range(shapes):
+        c = tuple(int(v) for v in rng.integers(0, 256, 3))
+        x, y = (int(v) for v in rng.integers(0, [w, h]))
+        cv2.circle(img, (x, y), int(rng.integers(4, 25)), c, -1)
+    return img

@@ -127,22 +127,9 @@ def ckpts(tmp_path_factory):
 
 def _image(w: int = 192, h: int = 128) -> np.ndarray:
     """A crop of the real graffiti photo (../shared) when present, else a drawn scene."""
-    from realdata import REAL
+    from realdata import graffiti_or_drawn
 
-    path = REAL / "graf_homography" / "graf1.png"
-    if path.is_file():
-        from vgrerank.imageio import load_image
-
-        return np.ascontiguousarray(load_image(path)[100 : 100 + h, 200 : 200 + w])
-    import cv2
-
-    rng = np.random.default_rng(0)
-    img = np.full((h, w, 3), 127, np.uint8)
-    for _ in range(40):
-        c = tuple(int(v) for v in rng.integers(0, 256, 3))
-        x, y = (int(v) for v in rng.integers(0, [w, h]))
-        cv2.circle(img, (x, y), int(rng.integers(4, 25)), c, -1)
-    return img
+    return graffiti_or_drawn(w, h, x0=200, y0=100, shapes=40)
 
 
 def _delg(path, **kw):

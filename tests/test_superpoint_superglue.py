@@ -111,22 +111,9 @@ def ckpts(tmp_path_factory):
 
 def _image(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
     """The real graffiti photo (../shared) when present, else a drawn scene of shapes."""
-    from realdata import REAL
+    from realdata import graffiti_or_drawn
 
-    path = REAL / "graf_homography" / "graf1.png"
-    if path.is_file():
-        from vgrerank.imageio import load_image
-
-        return np.ascontiguousarray(load_image(path)[:h, :w])
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 127, np.uint8)
-    for _ in range(60):
-        c = tuple(int(v) for v in rng.integers(0, 256, 3))
-        x, y = (int(v) for v in rng.integers(0, [w, h]))
-        cv2.circle(img, (x, y), int(rng.integers(4, 25)), c, -1)
-    return img
+    return graffiti_or_drawn(w, h, seed=seed)
 
 
 # ---------------------------------------------------------------- layout and loading
