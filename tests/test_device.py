@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_local_learned import _synthetic
 
 from vgrerank.device import resolve_device
 from vgrerank.errors import ConfigError
@@ -56,21 +57,6 @@ def _need_weights(*names: str) -> None:
             resolve_weights(name)
         except (ConfigError, DataError) as exc:
             pytest.skip(f"weights {name!r} not installed: {exc}")
-
-
-def _synthetic(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 127, np.uint8)
-    for _ in range(60):
-        c = tuple(int(v) for v in rng.integers(0, 256, 3))
-        x, y = (int(v) for v in rng.integers(0, [w, h]))
-        if rng.random() < 0.5:
-            cv2.circle(img, (x, y), int(rng.integers(4, 25)), c, -1)
-        else:
-            cv2.rectangle(
-                img, (x, y), (x + int(rng.integers(8, 50)), y + int(rng.integers(8, 50))), c, -1
-            )
-    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
 
 
 def _pair() -> tuple[np.ndarray, np.ndarray]:
