@@ -28,7 +28,7 @@ demo-builder: venv
 	$(MAKE) demo CONFIG=config/builder.yaml
 
 test: venv
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs --durations=15
 
 lint: venv
 	$(BIN)/ruff check src tests bench workflow

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.local.base import Features
@@ -333,43 +332,3 @@ def test_methods_parse_by_name():
         parse_method(
             "superpoint+sg+count", {"matchers": {"sg": {"base": "superglue", "match_threshold": 2}}}
         )
-
-
-@pytest.mark.slow
-def test_workflow_runs_superglue_with_random_weights(ckpts, tmp_path):
-    """``superpoint+superglue+count`` by name through Snakemake (1 split, 2 queries, top-3),
-    the built-in presets overridden in the config's ``presets:`` only to point at the random
-    checkpoints (and keep the run small); match_threshold 0 so that random weights match."""
-    import pandas as pd
-    from test_workflow import TINY, run
-
-    sp, sg = ckpts
-    conf = yaml.safe_load(yaml.safe_dump(TINY))
-    ds = conf["datasets"]["tinycity"]
-    ds["splits"] = ["day"]
-    ds["synth"]["queries"] = {"day": {"condition": "day", "n": 2}}
-    sg_conf = {"base": "superglue", "weights": str(sg), "sinkhorn_iterations": 20}
-    conf.update(
-        retrieval={"k": 4},
-        rerank={"k": 3},
-        methods=["superpoint+superglue+count"],
-        evaluation={"k_sweep": [1, 3], "bootstrap": 100},
-        report={"num_queries": 1},
-        presets={
-            "extractors": {
-                "superpoint": {"base": "superpoint", "weights": str(sp), "max_keypoints": 256}
-            },
-            "matchers": {"superglue": {**sg_conf, "match_threshold": 0.0}},
-        },
-    )
-    cfg = tmp_path / "spsg.yaml"
-    cfg.write_text(yaml.safe_dump(conf))
-    run(tmp_path, cfg, "--", "results/tables/recall.csv")  # the table only: no figures or plots
-    recall = pd.read_csv(tmp_path / "results/tables/recall.csv")
-    rows = recall[recall.method.str.startswith("superpoint-")]
-    assert len(rows) == 1 and "+superglue-" in rows.method.iloc[0]
-    assert rows.method.iloc[0].endswith("+count") and rows["queries"].iloc[0] == 2
-    assert 0 <= rows["R@1"].iloc[0] <= 1
-    (pq,) = (tmp_path / "results/tinycity/day/rerank").rglob("superpoint-*.parquet")
-    rr = pd.read_parquet(pq)
-    assert len(rr) == 2 * 3 and (rr.num_matches > 0).all() and (rr.score == rr.num_matches).all()
