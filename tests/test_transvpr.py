@@ -240,9 +240,25 @@ def test_methods_parse_and_rerank_an_image_against_itself(ckpt, tmp_path):
     ext = make_extractor({**m["extractor"], "weights": str(path), "resize": [320, 240]})
     f = ext(img)
     matches = make_matcher(m["matcher"]).match(f, f)
-    # near-identical tokens (flat image regions) may tie; the thread count decides those
+    # With random weights the tokens are nearly parallel (self-similarity 256, the nearest other
+    # token typically 2e-3 below it), so which of two near-identical tokens wins depends on the
+    # rounding of the CPU's SIMD kernels and the thread count (another CPU self-matched 284 of
+    # 299). What is guaranteed: a float32 dot product of d-dim vectors is within d * 2^-24 *
+    # |a| |b| of the exact one in any summation order, so every match pairs tokens whose exact
+    # similarity is within that bound of the best, and every token that beats all others by more
+    # than the bound is matched to itself.
+    d = f.descriptors.astype(np.float64)
+    sim = d @ d.T
+    self_sim = np.diag(sim).copy()
+    tol = 2 * d.shape[1] * 2.0**-24 * self_sim.max()  # twice: two products are compared
+    others = sim.copy()
+    np.fill_diagonal(others, -np.inf)
+    distinct = np.flatnonzero(self_sim - others.max(axis=1) > tol)
+    assert len(distinct) >= 8, (len(distinct), len(f))  # not vacuous (here 16 of 299)
+    partner = dict(matches.tolist())
+    assert all(partner.get(i) == i for i in distinct.tolist())
+    assert (sim[matches[:, 0], matches[:, 1]] >= self_sim[matches[:, 0]] - tol).all()
     self_matched = int((matches[:, 0] == matches[:, 1]).sum())
-    assert self_matched >= 0.97 * len(f), (self_matched, len(f))
     for scorer in ("magsac", "ransac-24px"):
         conf = parse_method(f"transvpr+mnn+{scorer}")["scorer"]
         s = make_scorer(conf).score(f.keypoints[matches[:, 0]], f.keypoints[matches[:, 1]], f, f)
