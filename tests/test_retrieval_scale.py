@@ -85,12 +85,16 @@ def test_chunked_exact_equals_unchunked(small_blas_block, n, q, k, db_chunk, bla
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref_i, ref_d = search(db, qs, k, chunk=16)
+            ref_i, ref_d = search(db, qs, k, chunk=16, exact=False)
+            int_i, int_d = search(db, qs, k, chunk=16)
         if k > n:
             with pytest.warns(UserWarning, match=f"database size {n}"):
-                idx, dist = search(db, qs, k, chunk=16, db_chunk=db_chunk)
+                idx, dist = search(db, qs, k, chunk=16, db_chunk=db_chunk, exact=False)
+            with pytest.warns(UserWarning, match=f"database size {n}"):
+                int_ci, int_cd = search(db, qs, k, chunk=16, db_chunk=db_chunk)
         else:
-            idx, dist = search(db, qs, k, chunk=16, db_chunk=db_chunk)
+            idx, dist = search(db, qs, k, chunk=16, db_chunk=db_chunk, exact=False)
+            int_ci, int_cd = search(db, qs, k, chunk=16, db_chunk=db_chunk)
     finally:
         faiss.cvar.distance_compute_blas_threshold = old
     assert idx.shape == (q, min(k, n)) and idx.dtype == np.int64 and dist.dtype == np.float32
@@ -101,14 +105,21 @@ def test_chunked_exact_equals_unchunked(small_blas_block, n, q, k, db_chunk, bla
     assert tied.any()
     rows, cols = np.nonzero(tied)
     assert np.all(idx[rows, cols] < idx[rows, cols + 1])
+    # the integer-score search (the default): chunked equals unchunked, ties ordered by index
+    np.testing.assert_array_equal(int_ci, int_i)
+    np.testing.assert_array_equal(int_cd, int_d)
+    tied = (np.diff(int_d, axis=1) == 0) & (np.diff(int_i, axis=1) != 0)
+    assert tied.any()
+    rows, cols = np.nonzero(tied)
+    assert np.all(int_i[rows, cols] < int_i[rows, cols + 1])
 
 
 def test_chunked_exact_with_few_queries_matches_database_parallel_kernel():
     """With fewer queries than threads faiss switches kernel by database size (>= 10000 rows):
     chunks are kept on the same side so distances stay bitwise equal."""
     db, qs = _structured(n=12500, q=1, d=32, dups=False)
-    ref_i, ref_d = search(db, qs, 50)
-    idx, dist = search(db, qs, 50, db_chunk=3000)
+    ref_i, ref_d = search(db, qs, 50, exact=False)
+    idx, dist = search(db, qs, 50, db_chunk=3000, exact=False)
     np.testing.assert_array_equal(idx, ref_i)
     np.testing.assert_array_equal(dist, ref_d)
 
@@ -148,8 +159,12 @@ def test_chunked_retrieve_from_hdf5_equals_unchunked(tmp_path):
     # an h5py dataset is streamed as is
     with h5py.File(tmp_path / "db.h5", "r") as f:
         i2, d2 = search_exact_chunked(f["descriptors"], qs, 25, db_chunk=700)
-    np.testing.assert_array_equal(i2, a.indices)
-    np.testing.assert_array_equal(d2, a.distances)
+        i3, d3 = search(f["descriptors"], qs, 25, db_chunk=700)
+    np.testing.assert_array_equal(i3, a.indices)
+    np.testing.assert_array_equal(d3, a.distances)
+    f_i, f_d = search(db, qs, 25, exact=False)
+    np.testing.assert_array_equal(i2, f_i)
+    np.testing.assert_array_equal(d2, f_d)
 
 
 def _overlap(a, b):
@@ -199,6 +214,7 @@ def test_gpu_fallback_on_cpu(monkeypatch, small_blas_block, one_thread):
         moved.append(type(index).__name__)
         return index
 
+    ref_i, ref_d = search(db, qs, 5, exact=False)  # on a GPU, flat search is faiss's
     monkeypatch.setattr(faiss, "get_num_gpus", lambda: 1, raising=False)
     monkeypatch.setattr(faiss, "index_cpu_to_all_gpus", fake_to_gpus, raising=False)
     i, d = search(db, qs, 5)

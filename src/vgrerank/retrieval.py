@@ -4,7 +4,11 @@ Metric: squared Euclidean distance between L2-normalised descriptors (``IndexFla
 friends on normalised copies), so ``distance = 2 - 2 * cosine`` and the ranking equals the
 inner-product / cosine ranking; rows are sorted by ascending distance. Index types:
 
-* ``"flat"`` (default): exact search (``IndexFlatL2``). With ``db_chunk`` (rows) the database
+* ``"flat"`` (default): exact search. With ``exact`` (default true) on the CPU, integer scores
+  (:mod:`vgrerank.intsearch`: rows normalised and rounded to 2^-20, dot products computed
+  exactly) give the same ranks and distances on every CPU, ties to the lower database index;
+  ``exact: false`` (and a GPU with ``device`` auto / cuda) uses faiss's ``IndexFlatL2``, whose
+  float32 distances differ in the last bits between CPUs. With ``db_chunk`` (rows) the database
   is streamed in chunks (an array, an ``h5py`` dataset or any ``[N, D]`` object that slices
   rows), each chunk searched exactly and merged into a running top-K per query: memory is one
   normalised chunk plus the [Q, K] results instead of a normalised copy of the whole database,
@@ -59,6 +63,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from . import intsearch
 from ._faiss import gpu_count, import_faiss
 from .errors import ConfigError, DataError
 from .io.atomic import atomic_path
@@ -71,6 +76,10 @@ DEVICES = ("auto", "cpu", "cuda")
 METRIC = "l2sq-normalised"
 GPU_MAX_K = 2048  # faiss GPU k-selection limit
 IVFPQ_DB_CHUNK = 65536
+NO_GPU = (
+    "retrieval.device=cuda but faiss has no GPU (faiss-cpu installed, or no CUDA device): "
+    "searching on the CPU"
+)
 
 # option -> (kind, minimum); kinds: int, number, bool, choice
 _OPTIONS: dict[str, tuple[str, float | None]] = {
@@ -91,6 +100,7 @@ _OPTIONS: dict[str, tuple[str, float | None]] = {
     "opq": ("bool", None),
     "refine": ("bool", None),
     "refine_k_factor": ("number", 1),
+    "exact": ("bool", None),
 }
 
 
@@ -177,11 +187,7 @@ def to_device(index, device: str = "auto", k: int = 1, what: str = "index"):
     faiss = import_faiss()
     if gpu_count(faiss) == 0:
         if device == "cuda":
-            warnings.warn(
-                "retrieval.device=cuda but faiss has no GPU (faiss-cpu installed, or no CUDA "
-                "device): searching on the CPU",
-                stacklevel=3,
-            )
+            warnings.warn(NO_GPU, stacklevel=3)
         return index
     if k > GPU_MAX_K:
         warnings.warn(
@@ -430,6 +436,11 @@ def search(
         k = dshape[0]
     chunk = int(opts.pop("chunk", 4096))
     device = opts.pop("device", "auto")
+    exact = opts.pop("exact", True)
+    if index == "flat" and exact and (device == "cpu" or gpu_count(import_faiss()) == 0):
+        if device == "cuda":
+            warnings.warn(NO_GPU, stacklevel=2)
+        return intsearch.topk(db, queries, k, opts.get("db_chunk"), chunk)
     if index == "flat" and opts.get("db_chunk"):
         return search_exact_chunked(db, queries, k, int(opts["db_chunk"]), chunk, device)
     opts.pop("db_chunk", None)

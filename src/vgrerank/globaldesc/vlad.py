@@ -32,6 +32,7 @@ import numpy as np
 from .._faiss import import_faiss
 from ..errors import ConfigError, DataError
 from ..imageio import resize_max, to_gray
+from . import exact
 from .base import GlobalDescriptor
 
 DENSE_LOCAL = "rootsift-dense"
@@ -78,6 +79,11 @@ class VLAD(GlobalDescriptor):
         "fit_per_image": 1000,  # descriptors sampled per image for the vocabulary
         "kmeans_iters": 25,
         "pca_images": 5000,  # database images whose VLADs fit the PCA (None: all)
+        # CPU-independent arithmetic (vgrerank.globaldesc.exact): descriptors x desc_scale rounded
+        # to integers, fixed-point centroids, exact assignments and sums; false: faiss k-means
+        # and float32 aggregation (results may differ in the last bits between CPUs)
+        "exact": False,
+        "desc_scale": 255,
     }
 
     def __init__(self, conf: dict | None = None) -> None:
@@ -89,7 +95,14 @@ class VLAD(GlobalDescriptor):
             raise ConfigError(
                 f"globaldesc.pca_dim: expected a positive integer or null, got {self.conf['pca_dim']!r}"
             )
+        if self.conf["exact"] and not (
+            isinstance(self.conf["desc_scale"], int | float) and self.conf["desc_scale"] > 0
+        ):
+            raise ConfigError(
+                f"globaldesc.desc_scale: expected a positive number, got {self.conf['desc_scale']!r}"
+            )
         self.centroids: np.ndarray | None = None
+        self.centroids_fx: np.ndarray | None = None  # exact mode: fixed-point centroids
         self.pca_mean: np.ndarray | None = None
         self.pca_proj: np.ndarray | None = None
         self._extractor = None
@@ -152,6 +165,8 @@ class VLAD(GlobalDescriptor):
         out = {}
         if self.centroids is not None:
             out["centroids"] = self.centroids
+        if self.centroids_fx is not None:
+            out["centroids_fx"] = self.centroids_fx.astype(np.int32)
         if self.pca_proj is not None:
             out["pca_mean"] = self.pca_mean
             out["pca_proj"] = self.pca_proj
@@ -166,6 +181,14 @@ class VLAD(GlobalDescriptor):
                 f"VLAD state: centroids of shape {c.shape} do not match k={self.conf['k']}"
             )
         self.centroids = c
+        self.centroids_fx = None
+        if self.conf["exact"]:
+            if "centroids_fx" not in state:
+                raise DataError(
+                    "VLAD state has no 'centroids_fx' (fixed-point centroids of exact mode): the "
+                    "database file was written with exact: false; delete it to refit"
+                )
+            self.centroids_fx = np.asarray(state["centroids_fx"], dtype=np.float64)
         self._index = None
         if "pca_proj" in state:
             self.pca_proj = np.ascontiguousarray(state["pca_proj"], dtype=np.float32)
@@ -212,12 +235,26 @@ class VLAD(GlobalDescriptor):
                 f"VLAD: only {got} local descriptors in {m} database images, fewer than k={k} "
                 "visual words (images too small for the grid? lower 'step'/'scales' or 'k')"
             )
+        if self.conf["exact"]:
+            self._set_fixed(exact.kmeans(self._quantized(x), k, self.conf["kmeans_iters"], seed))
+            return
         km = faiss.Kmeans(
             x.shape[1], k, niter=int(self.conf["kmeans_iters"]), seed=int(seed),
             max_points_per_centroid=max(256, len(x) // k + 1), verbose=False,
         )  # fmt: skip
         km.train(x)
         self.centroids = np.ascontiguousarray(km.centroids, dtype=np.float32).reshape(k, -1)
+        self.pca_proj = self.pca_mean = None
+        self._index = None
+
+    def _quantized(self, desc: np.ndarray) -> np.ndarray:
+        return exact.quantize(desc, self.conf["desc_scale"])
+
+    def _set_fixed(self, c_fx: np.ndarray) -> None:
+        """Exact mode's fixed-point vocabulary (and its float32 view in descriptor units)."""
+        self.centroids_fx = c_fx
+        scale = exact.FRAC * float(self.conf["desc_scale"])
+        self.centroids = np.ascontiguousarray(c_fx / scale, dtype=np.float32)
         self.pca_proj = self.pca_mean = None
         self._index = None
 
@@ -254,11 +291,14 @@ class VLAD(GlobalDescriptor):
             raise DataError("VLAD vocabulary is not fitted (fit on the database or load_state)")
         k, d = self.centroids.shape
         out = np.zeros((k, d), np.float32)
+        if len(desc) and desc.shape[1] != d:
+            raise DataError(
+                f"VLAD: local descriptors of dim {desc.shape[1]}, vocabulary has dim {d}"
+            )
+        if self.centroids_fx is not None:
+            x = self._quantized(desc).reshape(-1, d)
+            return exact.vlad(x, self.centroids_fx, self.conf["intra_norm"], self.conf["power"])
         if len(desc):
-            if desc.shape[1] != d:
-                raise DataError(
-                    f"VLAD: local descriptors of dim {desc.shape[1]}, vocabulary has dim {d}"
-                )
             if self._index is None:
                 self._index = faiss.IndexFlatL2(d)
                 self._index.add(self.centroids)
