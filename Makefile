@@ -22,6 +22,9 @@ demo: venv
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report results/report.html
 	@echo "tables: results/tables/recall.md results/tables/latency.md; report: results/report.html"
+ifeq ($(CONFIG),config/config.yaml)
+	-$(BIN)/python -m vgrerank.report.agreement README.md results/tables/recall.csv
+endif
 
 # the query-set builder on the embedded default: the demo plus one built night split
 demo-builder: venv
