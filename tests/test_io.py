@@ -95,7 +95,9 @@ def test_provenance_records_cpu_and_simd_level():
     code = (
         "import json; from vgrerank.io.provenance import simd_info; print(json.dumps(simd_info()))"
     )
-    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(active)}
+    # (what this process already had disabled stays disabled: it may run restricted itself)
+    off = active + os.environ.get("NPY_DISABLE_CPU_FEATURES", "").split()
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(off)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     low = json.loads(out.stdout)

@@ -131,6 +131,8 @@ PARAMS: dict[str, dict] = {
         "fit_per_image": integer(1),
         "kmeans_iters": integer(1),
         "pca_images": optional(integer(1)),
+        "exact": boolean(),
+        "desc_scale": number(gt=0),
     },
     "cosplace": {
         "backbone": one_of("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
