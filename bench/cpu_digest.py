@@ -40,52 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vgrerank.simd import profile_env
+
 STAGES = ("images", "dense_rootsift", "vocabulary", "vlad", "search")
 K = 100
-
-
-def _numpy_targets() -> list[str]:
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-
-    return [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
-
-
-def _opencv_targets() -> list[str]:
-    import cv2
-
-    return [t[1:] for t in cv2.getCPUFeaturesLine().split() if t.startswith("*")]
-
-
-def _avx512(name: str) -> bool:
-    return "AVX512" in name.upper() or name.upper() == "X86_V4"
-
-
-def profile_env(name: str) -> dict[str, str]:
-    """Environment that restricts every computing library to the profile's SIMD level."""
-    if name == "native":
-        return {}
-    np_all, cv_all = _numpy_targets(), _opencv_targets()
-    if name == "avx2":
-        return {
-            "NPY_DISABLE_CPU_FEATURES": " ".join(f for f in np_all if _avx512(f)),
-            "OPENCV_CPU_DISABLE": ",".join(f for f in cv_all if _avx512(f)),
-            "ATEN_CPU_CAPABILITY": "avx2",
-            "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-            "ONEDNN_MAX_CPU_ISA": "AVX2",
-            "FAISS_SIMD_LEVEL": "AVX2",
-            "OPENBLAS_CORETYPE": "Haswell",
-        }
-    if name == "baseline":
-        return {
-            "NPY_DISABLE_CPU_FEATURES": " ".join(np_all),
-            "OPENCV_CPU_DISABLE": ",".join(cv_all),
-            "ATEN_CPU_CAPABILITY": "default",
-            "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
-            "ONEDNN_MAX_CPU_ISA": "SSE41",
-            "FAISS_SIMD_LEVEL": "NONE",
-            "OPENBLAS_CORETYPE": "Nehalem",
-        }
-    raise SystemExit(f"unknown profile {name!r} (native, avx2, baseline)")
 
 
 def _md5(arrays) -> str:

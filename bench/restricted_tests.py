@@ -19,8 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vgrerank.simd import profile_env
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_digest import _active, profile_env  # noqa: E402
+from cpu_digest import _active  # noqa: E402
 
 
 def main() -> None:

@@ -129,3 +129,59 @@ def test_sum_squares_is_fixed_order_and_accurate():
     for d in (1, 2, 3, 7, 128, 8192, 1000):
         x = rng.normal(size=(5, d))
         np.testing.assert_allclose(intsearch.sum_squares(x), (x * x).sum(axis=1), rtol=1e-12)
+
+
+DISPATCH_SCRIPT = r"""
+import hashlib, json
+import numpy as np
+from vgrerank import intsearch, simd
+from vgrerank.globaldesc.vlad import VLAD
+
+rng = np.random.default_rng(0)
+descs = [np.sqrt(rng.random((400, 128))).astype(np.float32) for _ in range(24)]
+v = VLAD({"k": 16, "exact": True, "fit_images": 24, "fit_per_image": 300})
+v.local_descriptors = lambda i: descs[i]
+v.fit_vocabulary(lambda i: i, 24, seed=0)
+x = np.stack([v.raw_vlad(d) for d in descs])
+idx, dist = intsearch.topk(x[:16], x[16:] + np.float32(1e-3), 16)
+h = lambda *a: hashlib.md5(b"".join(np.ascontiguousarray(b).tobytes() for b in a)).hexdigest()
+print(json.dumps({"numpy": simd.numpy_targets(), "vocabulary": h(v.state()["centroids_fx"]),
+                  "vlad": h(x), "search": h(idx, dist)}))
+"""
+
+
+def _run_dispatch_script(extra: dict) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    full = {**os.environ, "OMP_NUM_THREADS": "2", **extra}
+    out = subprocess.run(
+        [sys.executable, "-c", DISPATCH_SCRIPT], env=full, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def native_digests() -> dict:
+    return _run_dispatch_script({})
+
+
+@pytest.mark.parametrize("profile", ["avx2", "baseline"])
+def test_exact_path_is_bit_identical_under_restricted_simd(profile, native_digests):
+    """Vocabulary, VLADs and search of the same descriptors: the same bytes with numpy, OpenBLAS,
+    faiss, OpenCV and torch restricted to AVX2 or to x86-64-v2 (what another CPU computes)."""
+    from vgrerank import simd
+
+    env = simd.profile_env(profile)
+    if profile == "avx2" and not any(simd.is_avx512(f) for f in simd.numpy_targets()):
+        pytest.skip("this CPU has no AVX-512 to turn off")
+    if not env["NPY_DISABLE_CPU_FEATURES"]:
+        pytest.skip("this CPU has no numpy SIMD level above the baseline to turn off")
+    ref, got = native_digests, _run_dispatch_script(env)
+    off = env["NPY_DISABLE_CPU_FEATURES"].split()
+    assert off and not set(off) & set(got["numpy"])  # the restriction took effect
+    for stage in ("vocabulary", "vlad", "search"):
+        assert got[stage] == ref[stage], stage

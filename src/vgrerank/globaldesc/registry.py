@@ -39,9 +39,18 @@ TRAINED_COSPLACE = "results/cosplace/cosplace-trained.pth"
 
 GLOBALS: dict[str, dict] = {
     # DenseVLAD-style, weights-free default
+    # (exact: integer arithmetic from the quantised descriptors on, the same vocabulary and VLADs
+    # on every CPU; vgrerank.globaldesc.exact)
     "vlad-rootsift-64": {
         "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": 480, "step": 8,
-        "scales": [16, 24, 32], "power": 0.5, "pca_dim": None, "tag": "vlad-rootsift-k64-r480",
+        "scales": [16, 24, 32], "power": 0.5, "pca_dim": None, "exact": True,
+        "tag": "vlad-rootsift-k64-r480-exact",
+    },
+    # the default before exact arithmetic (faiss k-means, float32 sums; CPU-dependent last bits)
+    "vlad-rootsift-64-faiss": {
+        "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": 480, "step": 8,
+        "scales": [16, 24, 32], "power": 0.5, "pca_dim": None, "exact": False,
+        "tag": "vlad-rootsift-k64-r480",
     },
     "vlad-rootsift-64-w1024": {
         "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": 640, "step": 8,
