@@ -77,32 +77,14 @@ def _run(env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _numpy_targets() -> list[str]:
-    """numpy's dispatch targets (above the build's baseline) that this CPU supports."""
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-
-    return [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
-
-
-def _opencv_targets() -> list[str]:
-    """OpenCV's dispatched features (``*NAME`` in the features line) this CPU supports;
-    ``OPENCV_CPU_DISABLE`` takes the same names."""
-    import cv2
-
-    toks = cv2.getCPUFeaturesLine().split()
-    return [t[1:] for t in toks if t.startswith("*") and not t.endswith("?")]
-
-
-def _is_avx512(name: str) -> bool:
-    return "AVX512" in name.upper() or name.upper() == "X86_V4"
-
-
 def _restrictions() -> dict[str, tuple[dict[str, str], str, list[str]]]:
     """name -> (environment, library, features it must turn off)."""
-    np_all = _numpy_targets()
-    np_512 = [f for f in np_all if _is_avx512(f)]
-    cv_all = _opencv_targets()
-    cv_512 = [f for f in cv_all if _is_avx512(f)]
+    from vgrerank.simd import is_avx512, numpy_targets, opencv_targets
+
+    np_all = numpy_targets()
+    np_512 = [f for f in np_all if is_avx512(f)]
+    cv_all = opencv_targets()
+    cv_512 = [f for f in cv_all if is_avx512(f)]
     return {
         "numpy-baseline": ({"NPY_DISABLE_CPU_FEATURES": " ".join(np_all)}, "numpy", np_all),
         "numpy-no-avx512": ({"NPY_DISABLE_CPU_FEATURES": " ".join(np_512)}, "numpy", np_512),
