@@ -50,6 +50,7 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from vgrerank.datasets.positives import heading_difference  # noqa: E402
 from vgrerank.datasets.readers import read_vg_dataset  # noqa: E402
+from vgrerank.errors import ConfigError  # noqa: E402
 from vgrerank.imageio import load_image  # noqa: E402
 from vgrerank.local.registry import (  # noqa: E402
     make_extractor,
@@ -209,9 +210,9 @@ def synth_night(models: Models, methods, args, root: Path) -> dict[str, float]:
     return res
 
 
-def table(title: str, res: dict[str, float]) -> None:
+def table(title: str, res: dict[str, float], what: str = "own place first") -> None:
     print(f"\n{title}")
-    print("| method | own place first |")
+    print(f"| method | {what} |")
     print("|---|---|")
     for m, v in res.items():
         print(f"| {m} | {v:.3f} |")
@@ -234,6 +235,22 @@ def recall_r1(path: Path, split: str, dataset: str | None = None) -> dict[str, f
     first = df.iloc[0]
     df = df[(df["dataset"] == first["dataset"]) & (df["gdesc"] == first["gdesc"])]
     return dict(zip(df["method"], df["R@1"].astype(float), strict=True))
+
+
+def method_tag(name: str) -> str:
+    """Result tag of a method preset name; a name that is already a tag is returned as is."""
+    try:
+        return parse_method(name)["tag"]
+    except ConfigError:  # a result tag, not a preset name
+        return name
+
+
+def extractor_type(name: str) -> str:
+    """Extractor type of a method preset name or result tag (``sift-n4096+mnn+...`` -> sift)."""
+    try:
+        return parse_method(name)["extractor"]["type"]
+    except ConfigError:  # a result tag, not a preset name
+        return name.split("+")[0].split("-")[0]
 
 
 def main() -> None:
@@ -284,8 +301,11 @@ def main() -> None:
     if args.recall is not None:
         synth_r1 = recall_r1(args.recall, args.split)
         tables.append((args.recall, synth_r1))
+    if len(tables) == 2 and args.methods == ",".join(METHODS):
+        # both sides are workflow tables: every method (result tag) the two have in common
+        methods = [t for t in real_r1 if t in synth_r1]
     for path, r1 in tables:
-        methods = [m for m in methods if parse_method(m)["tag"] in r1]
+        methods = [m for m in methods if method_tag(m) in r1]
         if len(methods) < 2:
             print(f"skipped: fewer than two of the methods are in {path}")
             print("rank_agreement: nan")
@@ -295,12 +315,12 @@ def main() -> None:
     if args.skip_real:
         real = {}
     elif args.real_recall is not None:
-        real = {m: real_r1[parse_method(m)["tag"]] for m in methods}
+        real = {m: real_r1[method_tag(m)] for m in methods}
     else:
         real = real_night(models, methods)
     t1 = time.perf_counter()
     if args.recall is not None:
-        synth = {m: synth_r1[parse_method(m)["tag"]] for m in methods}
+        synth = {m: synth_r1[method_tag(m)] for m in methods}
     elif args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         synth = synth_night(models, methods, args, args.keep)
@@ -312,6 +332,7 @@ def main() -> None:
         table(
             f"real {args.real_split}: Gardens Point R@1 ({args.real_dataset}, {args.real_recall})",
             real,
+            "R@1",
         )
     elif real:
         table(f"real night (Gardens Point, 6 night frames, {t1 - t0:.0f} s)", real)
@@ -320,11 +341,11 @@ def main() -> None:
         if args.recall is not None
         else f"SynthCity night ({t2 - t1:.0f} s)"
     )
-    table(title, synth)
+    table(title, synth, "R@1" if args.recall is not None else "own place first")
     if not real:
         print("rank_agreement: nan")
         return
-    learned = [m for m in methods if parse_method(m)["extractor"]["type"] not in CLASSICAL]
+    learned = [m for m in methods if extractor_type(m) not in CLASSICAL]
     classical = [m for m in methods if m not in learned]
     if learned and classical:
         for name, res in (("real", real), ("synth", synth)):
