@@ -2,7 +2,10 @@
 
 For each method (library presets ``extractor+matcher+scorer``):
 
-(a) real night: each grey Gardens Point night frame of ``../shared/data/real/place_triplets``
+(a) real night: with ``--real-recall`` (e.g. the ``results/tables/recall.csv`` of
+    ``config/gardens_point.yaml``), the workflow's R@1 of each method on the 200 Gardens Point
+    night queries (``--real-dataset``, default ``gp_night_left``: night_right vs day_left, +-2
+    frames; ``--real-split`` night); else the 6-place sample: each grey Gardens Point night frame of ``../shared/data/real/place_triplets``
     (p0-p3, p8, p9; the frame with zero colour saturation) against the two colour day frames of
     all 6 places; a place scores the best of its frames; credit 1 when its own place is first
     (1/t when t places tie for first);
@@ -22,6 +25,9 @@ Usage: python bench/realism.py [--queries 16] [--distractors 4] [--seed 0] [--me
        delete it after changing the renderer) [--night JSON] (extra night parameters)
        [--recall results/tables/recall.csv [--split night]] (SynthCity side = the workflow's own
        R@1 of each method re-ranking the retrieval top-K, e.g. of ``make demo``)
+       [--real-recall GP_RECALL.csv [--real-dataset gp_night_left] [--real-split night]] (real
+       side = the Gardens Point table's R@1, 200 night queries, instead of the 6-place sample)
+Only methods present in every table used are compared (matched by their result tags).
 CPU cost: most of it is ALIKED / XFeat + LightGlue on CPU; ``--queries 24 --distractors 6``
 took about 30 CPU-minutes on a loaded 2-core machine; the defaults do about half the matching.
 """
@@ -44,6 +50,7 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from vgrerank.datasets.positives import heading_difference  # noqa: E402
 from vgrerank.datasets.readers import read_vg_dataset  # noqa: E402
+from vgrerank.errors import ConfigError  # noqa: E402
 from vgrerank.imageio import load_image  # noqa: E402
 from vgrerank.local.registry import (  # noqa: E402
     make_extractor,
@@ -203,25 +210,47 @@ def synth_night(models: Models, methods, args, root: Path) -> dict[str, float]:
     return res
 
 
-def table(title: str, res: dict[str, float]) -> None:
+def table(title: str, res: dict[str, float], what: str = "own place first") -> None:
     print(f"\n{title}")
-    print("| method | own place first |")
+    print(f"| method | {what} |")
     print("|---|---|")
     for m, v in res.items():
         print(f"| {m} | {v:.3f} |")
 
 
-def recall_r1(path: Path, split: str) -> dict[str, float]:
-    """R@1 per method tag of one split of a workflow recall table (first dataset/descriptor)."""
+def recall_r1(path: Path, split: str, dataset: str | None = None) -> dict[str, float]:
+    """R@1 per method tag of one split of a workflow recall table (``dataset``, default the
+    first; first global descriptor)."""
     import pandas as pd
 
+    if not path.is_file():
+        raise SystemExit(f"{path}: recall table not found")
     df = pd.read_csv(path)
     df = df[(df["split"] == split) & ~df["method"].isin(["retrieval", "chance"])]
+    if dataset is not None:
+        df = df[df["dataset"] == dataset]
     if not len(df):
-        raise SystemExit(f"{path}: no re-ranking rows for split {split!r}")
+        where = f"dataset {dataset!r}, " if dataset is not None else ""
+        raise SystemExit(f"{path}: no re-ranking rows for {where}split {split!r}")
     first = df.iloc[0]
     df = df[(df["dataset"] == first["dataset"]) & (df["gdesc"] == first["gdesc"])]
     return dict(zip(df["method"], df["R@1"].astype(float), strict=True))
+
+
+def method_tag(name: str) -> str:
+    """Result tag of a method preset name; a name that is already a tag is returned as is."""
+    try:
+        return parse_method(name)["tag"]
+    except ConfigError:  # a result tag, not a preset name
+        return name
+
+
+def extractor_type(name: str) -> str:
+    """Extractor type of a method preset name or result tag (``sift-n4096+mnn+...`` -> sift)."""
+    try:
+        return parse_method(name)["extractor"]["type"]
+    except ConfigError:  # a result tag, not a preset name
+        return name.split("+")[0].split("-")[0]
 
 
 def main() -> None:
@@ -243,8 +272,18 @@ def main() -> None:
         "--split, instead of the own-place check (b)",
     )
     ap.add_argument("--split", default="night", help="split of --recall (default night)")
+    ap.add_argument(
+        "--real-recall",
+        type=Path,
+        default=None,
+        help="take the real side from the Gardens Point workflow table (config/gardens_point.yaml"
+        "'s results/tables/recall.csv): R@1 of each method over the 200 night queries, instead "
+        "of the 6-place sample (a)",
+    )
+    ap.add_argument("--real-dataset", default="gp_night_left", help="dataset of --real-recall")
+    ap.add_argument("--real-split", default="night", help="split of --real-recall")
     args = ap.parse_args()
-    if not TRIPLETS.is_dir():
+    if args.real_recall is None and not TRIPLETS.is_dir():
         print(f"skipped: {TRIPLETS} not found (../shared real data absent)")
         print("rank_agreement: nan")
         return
@@ -255,19 +294,33 @@ def main() -> None:
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
+    tables = []
+    if args.real_recall is not None:
+        real_r1 = recall_r1(args.real_recall, args.real_split, args.real_dataset)
+        tables.append((args.real_recall, real_r1))
     if args.recall is not None:
         synth_r1 = recall_r1(args.recall, args.split)
-        methods = [m for m in methods if parse_method(m)["tag"] in synth_r1]
+        tables.append((args.recall, synth_r1))
+    if len(tables) == 2 and args.methods == ",".join(METHODS):
+        # both sides are workflow tables: every method (result tag) the two have in common
+        methods = [t for t in real_r1 if t in synth_r1]
+    for path, r1 in tables:
+        methods = [m for m in methods if method_tag(m) in r1]
         if len(methods) < 2:
-            print(f"skipped: fewer than two of the methods are in {args.recall}")
+            print(f"skipped: fewer than two of the methods are in {path}")
             print("rank_agreement: nan")
             return
     models = Models()
     t0 = time.perf_counter()
-    real = {} if args.skip_real else real_night(models, methods)
+    if args.skip_real:
+        real = {}
+    elif args.real_recall is not None:
+        real = {m: real_r1[method_tag(m)] for m in methods}
+    else:
+        real = real_night(models, methods)
     t1 = time.perf_counter()
     if args.recall is not None:
-        synth = {m: synth_r1[parse_method(m)["tag"]] for m in methods}
+        synth = {m: synth_r1[method_tag(m)] for m in methods}
     elif args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         synth = synth_night(models, methods, args, args.keep)
@@ -275,18 +328,24 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             synth = synth_night(models, methods, args, Path(tmp))
     t2 = time.perf_counter()
-    if real:
+    if real and args.real_recall is not None:
+        table(
+            f"real {args.real_split}: Gardens Point R@1 ({args.real_dataset}, {args.real_recall})",
+            real,
+            "R@1",
+        )
+    elif real:
         table(f"real night (Gardens Point, 6 night frames, {t1 - t0:.0f} s)", real)
     title = (
         f"SynthCity {args.split}: R@1 re-ranking the retrieval top-K ({args.recall})"
         if args.recall is not None
         else f"SynthCity night ({t2 - t1:.0f} s)"
     )
-    table(title, synth)
+    table(title, synth, "R@1" if args.recall is not None else "own place first")
     if not real:
         print("rank_agreement: nan")
         return
-    learned = [m for m in methods if parse_method(m)["extractor"]["type"] not in CLASSICAL]
+    learned = [m for m in methods if extractor_type(m) not in CLASSICAL]
     classical = [m for m in methods if m not in learned]
     if learned and classical:
         for name, res in (("real", real), ("synth", synth)):

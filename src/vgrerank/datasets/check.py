@@ -26,7 +26,8 @@ def check_dataset(name: str, conf: dict, base_dir: str | Path = ".") -> dict[str
 
     Returns ``None`` (nothing checked) for generated datasets (``synth``: rendered later, their
     sizes are checked by :func:`vgrerank.config.validate_config`) and for datasets whose root or
-    manifest is not on disk (yet): the jobs that read them report that.
+    manifest is not on disk (yet): the jobs that read them report that. A ``frames`` dataset
+    is never written by the workflow: a missing root raises :class:`DataError` naming it.
     """
     if "synth" in conf:
         return None
@@ -54,6 +55,12 @@ def check_dataset(name: str, conf: dict, base_dir: str | Path = ".") -> dict[str
                 raise DataError(f"dataset {name!r}, query split {split!r}: {exc}") from None
         return counts
     source = rel(conf["manifest"]) if fmt == "manifest" else rel(conf.get("root", "."))
+    if fmt == "frames" and not source.is_dir():
+        # nothing in the workflow writes a frames dataset: its folder must be there already
+        raise DataError(
+            f"dataset {name!r} (format frames): root folder {source} not found "
+            f"(datasets.{name}.root)"
+        )
     if not source.exists():
         return None
     ds = load_dataset(name, conf, base_dir)
