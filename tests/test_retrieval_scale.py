@@ -100,18 +100,19 @@ def test_chunked_exact_equals_unchunked(small_blas_block, n, q, k, db_chunk, bla
     assert idx.shape == (q, min(k, n)) and idx.dtype == np.int64 and dist.dtype == np.float32
     np.testing.assert_array_equal(idx, ref_i)
     np.testing.assert_array_equal(dist, ref_d)
-    # the duplicated rows really produce ties, and they are ordered by index
+    _assert_ties_by_index(idx, dist)
+    # the integer-score search (the default): chunked equals unchunked, ties ordered by index
+    np.testing.assert_array_equal(int_ci, int_i)
+    np.testing.assert_array_equal(int_cd, int_d)
+    _assert_ties_by_index(int_i, int_d)
+
+
+def _assert_ties_by_index(idx, dist):
+    """The duplicated rows really produce ties, and they are ordered by index."""
     tied = (np.diff(dist, axis=1) == 0) & (np.diff(idx, axis=1) != 0)
     assert tied.any()
     rows, cols = np.nonzero(tied)
     assert np.all(idx[rows, cols] < idx[rows, cols + 1])
-    # the integer-score search (the default): chunked equals unchunked, ties ordered by index
-    np.testing.assert_array_equal(int_ci, int_i)
-    np.testing.assert_array_equal(int_cd, int_d)
-    tied = (np.diff(int_d, axis=1) == 0) & (np.diff(int_i, axis=1) != 0)
-    assert tied.any()
-    rows, cols = np.nonzero(tied)
-    assert np.all(int_i[rows, cols] < int_i[rows, cols + 1])
 
 
 def test_chunked_exact_with_few_queries_matches_database_parallel_kernel():
