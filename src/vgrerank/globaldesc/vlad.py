@@ -290,7 +290,6 @@ class VLAD(GlobalDescriptor):
         if self.centroids is None:
             raise DataError("VLAD vocabulary is not fitted (fit on the database or load_state)")
         k, d = self.centroids.shape
-        out = np.zeros((k, d), np.float32)
         if len(desc) and desc.shape[1] != d:
             raise DataError(
                 f"VLAD: local descriptors of dim {desc.shape[1]}, vocabulary has dim {d}"
@@ -298,6 +297,7 @@ class VLAD(GlobalDescriptor):
         if self.centroids_fx is not None:
             x = self._quantized(desc).reshape(-1, d)
             return exact.vlad(x, self.centroids_fx, self.conf["intra_norm"], self.conf["power"])
+        out = np.zeros((k, d), np.float32)
         if len(desc):
             if self._index is None:
                 self._index = faiss.IndexFlatL2(d)
