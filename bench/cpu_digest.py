@@ -8,7 +8,8 @@ stage twice: *isolated* (from the native run's inputs of that stage) and *chaine
 previous stage, i.e. what a user on such a CPU gets). Stages:
 
 1. ``images``: JPEG decoding of the SynthCity images (``vgrerank.imageio.load_image``);
-2. ``dense_rootsift``: the default VLAD's local descriptors (OpenCV SIFT on a dense grid);
+2. ``dense_rootsift``: the default VLAD's local descriptors (grey conversion, resize and dense SIFT:
+   ``vgrerank.globaldesc.dsift`` for the default preset, OpenCV for ``vlad-rootsift-64-cv``);
 3. ``vocabulary``: the VLAD vocabulary fitted on the database descriptors;
 4. ``vlad``: aggregation of the descriptors with the native vocabulary;
 5. ``search``: exact top-K retrieval of the native global descriptors.

@@ -21,41 +21,48 @@ SCRIPT = (
     r"""
 import hashlib, json, sys
 import numpy as np
-from vgrerank.globaldesc.dsift import dsift, dense_rootsift_det
+from vgrerank.globaldesc.dsift import dsift, dense_rootsift_det, resize_max_det, to_gray_det
 g = np.load(sys.argv[1])
 d, k = dsift(g, 8, [16, 24, 32])
 r = dense_rootsift_det(g, 8, [16, 24, 32])
+small = resize_max_det(to_gray_det(np.load(sys.argv[2])), 200)  # the VLAD preset's image path
 """
     + REPORT
     + r"""
 print(json.dumps({**_active, "n": len(d), "md5": [hashlib.md5(a.tobytes()).hexdigest()
-                  for a in (d, k, r)]}))
+                  for a in (d, k, r, small)]}))
 """
 )
 
 
 @pytest.fixture(scope="module")
-def gray() -> np.ndarray:
-    """A rendered SynthCity street image (day), grayscale uint8 240 x 320."""
-    from vgrerank.imageio import to_gray
+def rgb() -> np.ndarray:
+    """A rendered SynthCity street image (day), RGB uint8 240 x 320."""
     from vgrerank.synth import Camera, make_city, render
 
     city = make_city({"blocks_x": 1, "blocks_y": 1}, seed=3)
     cam = Camera(10.0, 0.0, 2.5, heading_deg=30.0, pitch_deg=2.0, width=320, height=240)
-    img = render(city, cam, {"condition": "day"}, np.random.default_rng(1))
-    return np.ascontiguousarray(to_gray(img))
+    return render(city, cam, {"condition": "day"}, np.random.default_rng(1))
 
 
 @pytest.fixture(scope="module")
-def image_file(gray, tmp_path_factory) -> str:
-    p = tmp_path_factory.mktemp("dsift") / "gray.npy"
-    np.save(p, gray)
-    return str(p)
+def gray(rgb) -> np.ndarray:
+    from vgrerank.imageio import to_gray
+
+    return np.ascontiguousarray(to_gray(rgb))
 
 
-def _run(path: str, env: dict[str, str]) -> dict:
+@pytest.fixture(scope="module")
+def image_file(gray, rgb, tmp_path_factory) -> tuple[str, str]:
+    d = tmp_path_factory.mktemp("dsift")
+    np.save(d / "gray.npy", gray)
+    np.save(d / "rgb.npy", rgb)
+    return str(d / "gray.npy"), str(d / "rgb.npy")
+
+
+def _run(paths: tuple[str, str], env: dict[str, str]) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, path],
+        [sys.executable, "-c", SCRIPT, *paths],
         env=subprocess_env(env),
         capture_output=True,
         text=True,
@@ -144,3 +151,40 @@ def test_edge_cases():
         dsift([[0] * 64] * 64, STEP, SCALES)
     with pytest.raises(DataError, match="step"):
         dsift(np.zeros((64, 64), np.uint8), 0, SCALES)
+
+
+def test_grey_conversion_is_opencvs_integer_formula(rgb):
+    """``to_gray_det`` is BT.601 in 14-bit fixed point; OpenCV's uint8 RGB2GRAY uses the same
+    integer weights, so the two agree to within one grey level (they are equal on x86 today)."""
+    import cv2
+
+    from vgrerank.globaldesc.dsift import to_gray_det
+
+    g = to_gray_det(rgb)
+    r, gg, b = (int(v) for v in rgb[7, 11])
+    assert g[7, 11] == (4899 * r + 9617 * gg + 1868 * b + 8192) >> 14
+    ref = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    assert np.abs(g.astype(int) - ref).max() <= 1
+    assert to_gray_det(g) is g
+    with pytest.raises(DataError, match="RGB uint8"):
+        to_gray_det(rgb.astype(np.float32))
+
+
+def test_area_resize(gray):
+    """Area downscaling: the output size of ``imageio.resize_max``; an integer factor averages
+    whole blocks exactly; any factor stays within one grey level of OpenCV's INTER_AREA; a
+    constant image stays constant; no upscaling."""
+    from vgrerank.globaldesc.dsift import resize_max_det
+    from vgrerank.imageio import resize_max
+
+    half = resize_max_det(gray, 160)
+    blocks = gray.reshape(120, 2, 160, 2).astype(np.float64).mean(axis=(1, 3))
+    assert np.array_equal(half, np.rint(blocks).astype(np.uint8))
+    for side in (200, 111):
+        got = resize_max_det(gray, side)
+        ref, _ = resize_max(gray, side)
+        assert got.shape == ref.shape and max(got.shape) == side
+        assert np.abs(got.astype(int) - ref).max() <= 1
+    const = np.full((97, 131), 77, np.uint8)
+    assert np.all(resize_max_det(const, 50) == 77)
+    assert resize_max_det(gray, 400) is gray and resize_max_det(gray, None) is gray

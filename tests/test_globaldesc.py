@@ -107,9 +107,7 @@ def test_vlad_unfitted_and_too_few_descriptors():
 
 def test_registry_presets():
     conf = get_global_preset("vlad-rootsift-64")
-    assert (
-        conf["type"] == "vlad" and conf["k"] == 64 and conf["tag"] == "vlad-rootsift-k64-r480-exact"
-    )
+    assert conf["type"] == "vlad" and conf["k"] == 64 and conf["tag"] == "vlad-dsift-k64-r480-exact"
     assert get_global_preset("vlad-aliked-64")["local"] == "aliked"
     assert get_global_preset("cosplace-r18-512")["fc_output_dim"] == 512
     tags = [get_global_preset(n)["tag"] for n in GLOBALS]

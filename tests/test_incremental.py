@@ -301,11 +301,11 @@ def test_adding_a_split_renders_and_extracts_only_what_is_new(tmp_path):
     cfg1 = work / "day.yaml"
     cfg1.write_text(yaml.safe_dump(ONE_SPLIT))
     run(work, cfg1)
-    etag, gtag = "sift-n4096", "vlad-rootsift-k64-r480-exact-K8"
+    etag, gtag = "sift-n4096", "vlad-dsift-k64-r480-exact-K8"
     local = work / "results/tinycity/local" / etag
     kept = [
         work / "resources/tinycity/database.json",
-        work / "results/tinycity/global/vlad-rootsift-k64-r480-exact/database.h5",
+        work / "results/tinycity/global/vlad-dsift-k64-r480-exact/database.h5",
         local / f"database/day/{gtag}.h5",
         work / f"results/tinycity/day/rerank/{gtag}/sift-n4096+mnn+count.parquet",
         *sorted((local / "db").glob("*.h5")),

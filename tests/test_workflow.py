@@ -138,11 +138,11 @@ def test_tables_plots_figures(tiny_run):
     assert len(lat) == 4 and (lat.match_ms > 0).all() and (lat.db_images > 0).all()
     for p in ("results/plots/recall_vs_time.png", "results/plots/recall_vs_k.png"):
         assert (work / p).stat().st_size > 1000
-    figs = work / "results/figures/tinycity/night/vlad-rootsift-k64-r480-exact-K5"
+    figs = work / "results/figures/tinycity/night/vlad-dsift-k64-r480-exact-K5"
     assert (figs / "strips_sift-n4096+mnn+magsac-3px.png").is_file()
     rr = pd.read_parquet(
         work
-        / "results/tinycity/night/rerank/vlad-rootsift-k64-r480-exact-K5/sift-n4096+mnn+magsac-3px.parquet"
+        / "results/tinycity/night/rerank/vlad-dsift-k64-r480-exact-K5/sift-n4096+mnn+magsac-3px.parquet"
     )
     assert len(rr) == 5 * 5 and sorted(rr[rr["query"] == 0]["rank"]) == list(range(5))
     assert (work / "results/tables/recall.csv.provenance.json").is_file()
@@ -234,7 +234,7 @@ def test_own_dataset_from_manifest(tiny_run, tmp_path):
     assert set(recall.dataset) == {"mydata"} and set(recall.split) == {"night"}
     # same images and positions as tinycity's night split: same retrieval recall
     ref = pd.read_csv(
-        work / "results/tinycity/night/recall/vlad-rootsift-k64-r480-exact-K5/retrieval.csv"
+        work / "results/tinycity/night/recall/vlad-dsift-k64-r480-exact-K5/retrieval.csv"
     )
     mine = recall[recall.method == "retrieval"]
     assert mine["R@5"].iloc[0] == pytest.approx(ref[ref.method == "retrieval"]["R@5"].iloc[0])

@@ -214,3 +214,59 @@ def dense_rootsift_det(
     """Drop-in for ``vlad.dense_rootsift``: RootSIFT float32 [n, 128] of ``dsift``."""
     desc, _ = dsift(gray, step, scales)
     return rootsift_from_uint8(desc)
+
+
+def to_gray_det(image: np.ndarray) -> np.ndarray:
+    """RGB uint8 -> grey uint8 with OpenCV's integer BT.601 weights (``(4899 R + 9617 G + 1868 B
+    + 8192) >> 14``), in int32 numpy arithmetic: exact on every CPU. A grey image passes through."""
+    if image.ndim == 2:
+        return image
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise DataError(
+            f"to_gray_det: expected an RGB uint8 image, got {image.dtype} {image.shape}"
+        )
+    c = image.astype(np.int32)
+    return ((4899 * c[..., 0] + 9617 * c[..., 1] + 1868 * c[..., 2] + 8192) >> 14).astype(np.uint8)
+
+
+def _area_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Box-filter (area) resampling taps: output pixel ``i`` averages the input interval
+    ``[i r, (i + 1) r)`` with ``r = n_in / n_out``, each input pixel weighted by its overlap.
+    Returns indices and float64 weights [n_out, T] (padding taps have weight 0)."""
+    r = n_in / n_out
+    t = int(math.ceil(r)) + 1
+    idx = np.zeros((n_out, t), np.int64)
+    wts = np.zeros((n_out, t), np.float64)
+    for i in range(n_out):
+        lo, hi = i * r, (i + 1) * r
+        j0 = int(math.floor(lo))
+        for k in range(t):
+            j = j0 + k
+            if j >= n_in or j >= hi:
+                break
+            idx[i, k] = j
+            wts[i, k] = (min(hi, j + 1) - max(lo, j)) / r
+    return idx, wts
+
+
+def _area_1d(a: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    idx, wts = _area_taps(a.shape[axis], n_out)
+    out = np.zeros(a.shape[:axis] + (n_out,) + a.shape[axis + 1 :], np.float64)
+    shape = [1] * a.ndim
+    shape[axis] = n_out
+    for k in range(idx.shape[1]):  # a fixed-order sum of weighted gathers
+        out += np.take(a, idx[:, k], axis=axis) * wts[:, k].reshape(shape)
+    return out
+
+
+def resize_max_det(gray: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Area downscaling of a grey uint8 image so its longer side is at most ``max_side`` (the
+    output size as ``imageio.resize_max``), from elementwise float64 operations in a fixed order
+    and ``rint``: the same bytes on every CPU. Upscaling is never done."""
+    h, w = gray.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return gray
+    s = max_side / max(h, w)
+    new_w, new_h = max(1, round(w * s)), max(1, round(h * s))
+    out = _area_1d(_area_1d(gray.astype(np.float64), new_h, 0), new_w, 1)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -41,7 +41,15 @@ GLOBALS: dict[str, dict] = {
     # DenseVLAD-style, weights-free default
     # (exact: integer arithmetic from the quantised descriptors on, the same vocabulary and VLADs
     # on every CPU; vgrerank.globaldesc.exact)
+    # and the deterministic dense SIFT (vgrerank.globaldesc.dsift: grey conversion, area resize
+    # and descriptors from SIMD-independent numpy operations), so the whole path is CPU-independent
     "vlad-rootsift-64": {
+        "type": "vlad", "local": "rootsift-dense-det", "k": 64, "resize_max": 480, "step": 8,
+        "scales": [16, 24, 32], "power": 0.5, "pca_dim": None, "exact": True,
+        "tag": "vlad-dsift-k64-r480-exact",
+    },
+    # exact arithmetic over OpenCV's dense SIFT (SIMD-dependent descriptors)
+    "vlad-rootsift-64-cv": {
         "type": "vlad", "local": "rootsift-dense", "k": 64, "resize_max": 480, "step": 8,
         "scales": [16, 24, 32], "power": 0.5, "pca_dim": None, "exact": True,
         "tag": "vlad-rootsift-k64-r480-exact",
@@ -125,7 +133,8 @@ PARAMS: dict[str, dict] = {
         "sha256": optional(string()),
     },
     "vlad": {
-        # 'rootsift-dense' or a local extractor preset name (vgrerank.local.registry) or conf
+        # 'rootsift-dense' (OpenCV), 'rootsift-dense-det' (vgrerank.globaldesc.dsift, the same
+        # bytes on every CPU) or a local extractor preset name (vgrerank.local.registry) or conf
         "local": any_of(string(), mapping()),
         "k": integer(1),
         "resize_max": optional(integer(1)),

@@ -34,8 +34,10 @@ from ..errors import ConfigError, DataError
 from ..imageio import resize_max, to_gray
 from . import exact
 from .base import GlobalDescriptor
+from .dsift import dense_rootsift_det, resize_max_det, to_gray_det
 
-DENSE_LOCAL = "rootsift-dense"
+DENSE_LOCAL = "rootsift-dense"  # OpenCV SIFT on a dense grid (SIMD-dependent last bits)
+DENSE_DET = "rootsift-dense-det"  # vgrerank.globaldesc.dsift: bit-identical on every x86 CPU
 
 
 def dense_rootsift(
@@ -112,7 +114,7 @@ class VLAD(GlobalDescriptor):
     # ----------------------------------------------------------------- local descriptors
     @property
     def is_dense(self) -> bool:
-        return self.conf["local"] == DENSE_LOCAL
+        return self.conf["local"] in (DENSE_LOCAL, DENSE_DET)
 
     def _local_extractor(self):
         if self._extractor is None:
@@ -130,6 +132,9 @@ class VLAD(GlobalDescriptor):
 
     def local_descriptors(self, image: np.ndarray) -> np.ndarray:
         """Local descriptors [n, d] float32 of one RGB uint8 image (after ``resize_max``)."""
+        if self.conf["local"] == DENSE_DET:
+            gray = resize_max_det(to_gray_det(image), self.conf["resize_max"])
+            return dense_rootsift_det(gray, int(self.conf["step"]), self.conf["scales"])
         image, _ = resize_max(image, self.conf["resize_max"])
         if self.is_dense:
             if self._sift is None:
