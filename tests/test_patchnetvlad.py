@@ -162,13 +162,15 @@ def test_keypoints_and_scores_equal_reference(pair):
         matches = make_matcher({"type": "pnv-mnn", "device": "cpu"}).match(fq, fdb)
         for p, ref in zip(PATCHES, ref_scores, strict=True):  # one scale at a time
             one = {q: float(q == p) for q in PATCHES}
-            ours = scorer.__class__({**scorer.conf, "weights": one}).score(None, None, fq, fdb)
+            one_scale = scorer.__class__({**scorer.conf, "weights": one})
+            ours = one_scale.score(None, None, fq, fdb, matches=matches)
             assert ours.score == pytest.approx(-ref, rel=1e-12, abs=1e-12), (kind, p)
         weighted = -sum(WEIGHTS[p] * s for p, s in zip(PATCHES, ref_scores, strict=True))
         both = scorer.__class__({**scorer.conf, "weights": WEIGHTS})
-        assert both.score(None, None, fq, fdb).score == pytest.approx(weighted, rel=1e-12)
-        via = both.score(None, None, fq, fdb, matches=matches)  # matcher output, same result
+        via = both.score(None, None, fq, fdb, matches=matches)  # the matcher's pairs
         assert via.score == pytest.approx(weighted, rel=1e-12)
+        with pytest.raises(DataError, match="needs the matcher's index pairs"):
+            both.score(None, None, fq, fdb)  # it never matches by itself
         pair.setdefault("scores", {})[kind] = (weighted, [-s for s in ref_scores])
     assert pair["scores"]["RANSAC"][0] > 0
 
