@@ -40,7 +40,7 @@ class SpyScorer(Scorer):
 
 def _patch_features(rng, base=None, sizes=(2, 5), noise=0.02) -> Features:
     """Patch-NetVLAD-like features: per patch size a 6 x 8 grid of patch centres, unit
-    descriptors (``base``'s plus noise, or random), ``scores`` = the patch size (scale id)."""
+    descriptors (``base``'s plus noise, or random), the extra ``patch_size`` (scale id)."""
     kpts, sids = [], []
     for p in sizes:
         yy, xx = np.meshgrid(16 * np.arange(6) + 8 * p, 16 * np.arange(8) + 8 * p, indexing="ij")
@@ -52,7 +52,7 @@ def _patch_features(rng, base=None, sizes=(2, 5), noise=0.02) -> Features:
     else:
         d = base.descriptors + noise * rng.normal(size=base.descriptors.shape)
     d /= np.linalg.norm(d, axis=1, keepdims=True)
-    return Features(kpts, d, np.concatenate(sids), (200, 120))
+    return Features(kpts, d, np.ones(len(kpts)), (200, 120), {"patch_size": np.concatenate(sids)})
 
 
 def _point_features(rng, base=None) -> Features:

@@ -35,7 +35,7 @@ import numpy as np
 from ...device import resolve_device
 from ...errors import DataError
 from ..base import Features, PointMatches, Score, Scorer
-from ..matchers.patchnetvlad import scale_blocks
+from ..matchers.patchnetvlad import patch_sizes, scale_blocks
 from . import TOO_FEW_MATCHES, DegenerateScore
 
 
@@ -71,7 +71,7 @@ class _PatchScorer(Scorer):
             )
         blocks0 = scale_blocks(f0)
         m = np.asarray(matches, np.int64).reshape(-1, 2)
-        row_scale = f0.scores[m[:, 0]]
+        row_scale = patch_sizes(f0)[m[:, 0]]
         per_scale = []
         for s in blocks0:  # the matcher's order: scale after scale, by ascending candidate row
             ms = m[row_scale == s]
@@ -120,7 +120,7 @@ class PatchRapidScorer(_PatchScorer):
             return 0.0, 0
         g0 = _grid(f0, rows0)
         pos0 = np.searchsorted(rows0, i0)
-        rows1 = scale_blocks(f1)[float(f1.scores[i1[0]])]
+        rows1 = scale_blocks(f1)[float(patch_sizes(f1)[i1[0]])]
         pos1 = np.searchsorted(rows1, i1)
         disp = (_grid(f1, rows1)[pos1] - g0[pos0]).astype(np.float64)
         resid = np.abs(disp - disp.mean(axis=0))
