@@ -130,6 +130,19 @@ def test_old_format_feature_cache_is_refused_and_old_shards_are_extracted_again(
     assert "ignoring shard" in out and "0123.h5: feature cache format 1" in out
 
 
+def test_io_and_features_build_on_the_ground_floor_only():
+    import json
+
+    code = (
+        "import json, sys, vgrerank.features, vgrerank.io.local_h5; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('vgrerank.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout)
+    assert "vgrerank.io.local_h5" in loaded
+    assert not [m for m in loaded if m.startswith(("vgrerank.local", "vgrerank.rerank"))], loaded
+
+
 def test_provenance_records_cpu_and_simd_level():
     import json
 

@@ -14,7 +14,7 @@ per-image, so cached here; the official applies them in the pair step, same resu
 the scale-1 cells (row-major; keypoints = the cells' approximate centres, stride 16, in the
 original pixels; no descriptor columns, scores 1), for the matcher's diagnostic pairs; the
 extras hold what the scorer needs: ``map_0.25``, ``map_0.5``, ``map_1`` (the projected maps,
-float16 [256, h_s, w_s], as the cache stored them before), ``global`` (float32 [2048]) and
+float16 [256, h_s, w_s]: the cache's precision, in memory too), ``global`` (float32 [2048]) and
 ``depth`` (int64, the extractor's depth, checked by the scorer). Cache size per image: ``1.75 h w
 * 256 * 2`` bytes for an ``h x w`` map (stride 16) plus 8 KiB: 0.7 MB at 512 x 384, 2.8 MB at
 1024 x 768; the verification cost grows with ``(h w)^2``.
@@ -56,9 +56,6 @@ def load_cvnet(depth: int, weights=None, sha256=None) -> CVNetRerank:
 def map_name(scale: float) -> str:
     """Name of the extra holding the projected map of ``scale`` (``map_0.25`` .. ``map_1``)."""
     return f"map_{scale:g}"
-
-
-EXTRAS = (*(map_name(s) for s in SCALES), "global", "depth")
 
 
 def cvnet_features(maps, glob, depth, size, net_hw) -> Features:

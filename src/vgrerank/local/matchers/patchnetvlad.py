@@ -1,8 +1,8 @@
 """Mutual nearest neighbours of Patch-NetVLAD patch descriptors, scale by scale.
 
 The features of the ``patchnetvlad`` extractor hold every scale of an image, with each patch's
-patch size in the extra ``patch_size`` (the scale id, :func:`patch_sizes`). Patches are matched only within their own
-scale. Nearest neighbours use the reference's distance ``sqrt(2 - 2 a.b + 1e-9)`` (clamped at 0) of unit
+patch size in the extra ``patch_size`` (the scale id, :func:`patch_sizes`). Patches are matched
+only within their own scale. Nearest neighbours use the reference's distance ``sqrt(2 - 2 a.b + 1e-9)`` (clamped at 0) of unit
 descriptors (argmin, first index on ties), so near-ties resolve as in Patch-NetVLAD's
 ``PatchMatcher``. A query patch ``i`` and a candidate patch ``j`` match when each is the
 other's nearest neighbour. Matches are returned in global row indices, scale after scale, and
