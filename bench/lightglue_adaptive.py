@@ -220,7 +220,9 @@ def main() -> None:
             )
             scores = np.array(
                 [
-                    scorer.score(q.keypoints[mm[:, 0]], c.keypoints[mm[:, 1]], q, c).score
+                    scorer.score(
+                        q.keypoints[mm[:, 0]], c.keypoints[mm[:, 1]], q, c, matches=mm
+                    ).score
                     for c, mm in zip(cands, res, strict=True)
                 ]
             )

@@ -244,49 +244,69 @@ def test_correlation_against_an_einsum_reference():
 
 # ---------------------------------------------------------------- features and scores
 def test_features_of_an_image(ckpt, feats):
-    from vgrerank.local.extractors.cvnet import GLOBAL_ROWS, unpack_cvnet
+    from vgrerank.local.extractors.cvnet import cvnet_inputs
 
     ext, f, _ = feats
     h, w = _image().shape[:2]
     # 320 x 240 capped at 256 -> 256 x 192 -> dense 16 x 12; scales 8 x 6, 11 x 8 (rounded), 16 x 12
-    maps, glob, depth = unpack_cvnet(f)
+    maps, glob, depth = cvnet_inputs(f)
     assert [m.shape for m in maps] == [(256, 6, 8), (256, 8, 11), (256, 12, 16)]
-    assert len(f) == 48 + 88 + 192 + GLOBAL_ROWS and f.size == (w, h) and depth == 50
+    # named extras, no packed rows: one keypoint row per scale-1 cell, no descriptor columns
+    assert sorted(f.extras) == ["depth", "global", "map_0.25", "map_0.5", "map_1"]
+    assert len(f) == 192 and f.descriptors.shape == (192, 0) and f.size == (w, h) and depth == 50
+    assert all(m.dtype == np.float16 for m in maps) and glob.dtype == np.float32
     assert glob.shape == (2048,) and abs(float(np.linalg.norm(glob)) - 1) < 1e-5
-    assert set(np.unique(f.scores)) == {0.0, 0.25, 0.5, 1.0}
-    k1 = f.keypoints[f.scores == 1.0]
+    k1 = f.keypoints
     assert np.allclose(k1[:16, 0], (16 * np.arange(16) + 8) * w / 256 - 0.5)
+    assert np.allclose(k1[::16, 1], (16 * np.arange(12) + 8) * h / 192 - 0.5)
     assert (k1 >= 0).all() and (k1 < [w, h]).all()
     g, maps2, net_hw = ext.describe(_image(), dense=True)
-    assert net_hw == (192, 256) and np.array_equal(maps2[-1], maps[-1]) and np.allclose(g, glob)
+    assert net_hw == (192, 256) and np.array_equal(maps2[-1].astype(np.float16), maps[-1])
+    assert np.allclose(g, glob)
     with pytest.raises(DataError, match="not CVNet features"):
-        unpack_cvnet(Features(np.zeros((9, 2)), np.ones((9, 256)), np.ones(9), (10, 10)))
+        cvnet_inputs(Features(np.zeros((9, 2)), np.ones((9, 256)), np.ones(9), (10, 10)))
 
 
-def test_score_combination_and_cache_precision(ckpt, feats):
-    _, f0, f1 = feats
+def test_score_combination_and_cache_precision(ckpt, feats, tmp_path):
+    from vgrerank.io.local_h5 import FeatureStore, write_features
+    from vgrerank.local.extractors.cvnet import SCALES, cvnet_inputs, map_name
+
+    ext, f0, f1 = feats
     m = make_matcher({"type": "cvnet"})
     pairs = m.match(f0, f1)
-    assert pairs.ndim == 2 and len(pairs) and (f0.scores[pairs[:, 0]] == 1.0).all()
+    assert pairs.ndim == 2 and len(pairs) and (pairs.max(0) < [len(f0), len(f1)]).all()
     only = make_scorer(_conf("scorer", ckpt, mix=None))
     mixed = make_scorer(_conf("scorer", ckpt, mix=0.5))
     p, sim = only.verification(f0, f1)
     assert 0 < p < 1 and -1 <= sim <= 1
     k0, k1 = f0.keypoints[pairs[:, 0]], f1.keypoints[pairs[:, 1]]
-    s_only, s_mix = only.score(k0, k1, f0, f1), mixed.score(k0, k1, f0, f1)
+    s_only, s_mix = only.score(k0, k1, f0, f1, pairs), mixed.score(k0, k1, f0, f1, pairs)
     assert s_only.score == pytest.approx(p) and s_mix.score == pytest.approx(sim + 0.5 * p)
     assert s_mix.inliers == s_mix.num_matches == len(pairs)
     assert only.verification(f0, f0)[1] == pytest.approx(1.0, abs=1e-5)
 
-    def half(f):  # the feature cache stores descriptors as float16
-        return Features(f.keypoints, f.descriptors.astype(np.float16), f.scores, f.size)
+    def full(f, image):  # the maps before their float16 storage
+        maps = ext.describe(image)[1]
+        return Features(f.keypoints, f.descriptors, f.scores, f.size,
+                        {**f.extras, **{map_name(s): x for s, x in zip(SCALES, maps, strict=True)}})  # fmt: skip
 
-    assert abs(only.verification(half(f0), half(f1))[0] - p) < 1e-3
+    img = _image()
+    p32 = only.verification(full(f0, img), full(f1, np.ascontiguousarray(img[:, ::-1])))[0]
+    assert abs(p32 - p) < 1e-3
+    # the cache returns the extractor's arrays unchanged (maps float16, global float32)
+    write_features(tmp_path / "f.h5", [("a.jpg", f0, 0.1)], {"tag": "cvnet"})
+    with FeatureStore(tmp_path / "f.h5") as store:
+        back = store["a.jpg"]
+    assert sorted(back.extras) == sorted(f0.extras) and np.array_equal(back.keypoints, f0.keypoints)
+    (mb, gb, db), (ma, ga, da) = cvnet_inputs(back), cvnet_inputs(f0)
+    for x, y in zip([*mb, gb], [*ma, ga], strict=True):
+        assert x.dtype == y.dtype and np.array_equal(x, y)
+    assert db == da == 50
     # features record the depth: an R101 scorer refuses R50 features
     path = ckpt.parent / "CVPR2022_CVNet_R101.pyth"
     torch.save({"model_state": official_state_dict(101)}, path)
     with pytest.raises(DataError, match="depth 101.*CVNet-R50"):
-        make_scorer(_conf("scorer", path, depth=101)).score(k0, k1, f0, f1)
+        make_scorer(_conf("scorer", path, depth=101)).score(k0, k1, f0, f1, pairs)
 
 
 def test_methods_and_global_preset_by_name(ckpt, feats):
@@ -309,6 +329,4 @@ def test_methods_and_global_preset_by_name(ckpt, feats):
     }
     desc = make_global(conf).describe([_image()])
     _, f, _ = feats
-    from vgrerank.local.extractors.cvnet import unpack_cvnet
-
-    assert desc.shape == (1, 2048) and np.allclose(desc[0], unpack_cvnet(f)[1], atol=1e-6)
+    assert desc.shape == (1, 2048) and np.allclose(desc[0], f.extras["global"], atol=1e-6)

@@ -294,22 +294,33 @@ def test_delg_local_and_global_on_an_image(delg_ext):
     assert out["num_matches"][0] == len(full) == out["inliers"][0]
 
 
-def test_delg_rrt_packing_and_global_preset(ckpts, delg_ext):
+def test_delg_rrt_extras_and_global_preset(ckpts, delg_ext, tmp_path):
     from vgrerank.globaldesc.registry import get_global_preset, make_global
-    from vgrerank.local.extractors.delg import unpack_rrt
+    from vgrerank.io.local_h5 import FeatureStore, write_features
+    from vgrerank.local.extractors.delg import rrt_inputs
 
     delg, _ = ckpts
     img = _image()
     ext = delg_ext
     ext.conf.update(max_keypoints=30, output="rrt")
-    packed = ext(img)
+    rrt = ext(img)
     ext.conf.update(output="local")
-    local, scales, g = unpack_rrt(packed)
+    local, scales, g = rrt_inputs(rrt)
     f, fs, g_ref = ext.extract_all(img)
     assert np.allclose(local, f.descriptors) and np.allclose(scales, fs) and np.allclose(g, g_ref)
-    assert len(packed) == len(f) + 16 and (packed.keypoints[-16:] == -1).all()
-    with pytest.raises(DataError, match="not DELG features packed for RRT"):
-        unpack_rrt(f)
+    # one extraction: the local rows are the plain DELG rows (attention scores, no extra rows),
+    # the global vector and the feature scales ride beside them as float32 extras
+    assert len(rrt) == len(f) and np.array_equal(rrt.keypoints, f.keypoints)
+    assert np.array_equal(rrt.scores, f.scores) and sorted(rrt.extras) == ["global", "scale"]
+    assert rrt.extras["global"].dtype == np.float32 and rrt.extras["scale"].dtype == np.float32
+    with pytest.raises(DataError, match="not DELG features for RRT"):
+        rrt_inputs(f)
+    # the cache keeps the global vector in float32 (bit for bit), descriptors in float16
+    write_features(tmp_path / "f.h5", [("a.jpg", rrt, 0.1)], {"tag": "delg-rrt"})
+    with FeatureStore(tmp_path / "f.h5") as store:
+        local2, scales2, g2 = rrt_inputs(store["a.jpg"])
+    assert g2.dtype == np.float32 and np.array_equal(g2, g) and np.array_equal(scales2, scales)
+    assert np.array_equal(local2, local.astype(np.float16).astype(np.float32))
     conf = get_global_preset("d", {"d": {"base": "delg-global", "weights": str(delg),
                                          "global_scales": [1.0], "device": "cpu"}})  # fmt: skip
     gd = make_global(conf).describe([img, img[:, ::-1].copy()])
@@ -361,29 +372,29 @@ def _reference_logit(sd, qg, ql, qs, cg, cl, cs, pad: int = 500) -> float:
     return float(x[0] @ sd["classifier.weight"][0] + sd["classifier.bias"][0])
 
 
-def _packed(rng, n: int) -> Features:
-    from vgrerank.local.extractors.delg import pack_rrt
+def _rrt_feats(rng, n: int) -> Features:
+    from vgrerank.local.extractors.delg import rrt_features
 
     d = rng.normal(size=(n, 128)).astype(np.float32)
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     g = rng.normal(size=2048).astype(np.float32)
     inv = np.float32(1) / np.float32([0.25, 0.35355338, 0.5, 0.70710677, 1.0, 1.4142135, 2.0])
-    return pack_rrt(rng.uniform(0, 300, (n, 2)), d, rng.choice(inv, n), g / np.linalg.norm(g),
-                    (320, 240))  # fmt: skip
+    f = Features(rng.uniform(0, 300, (n, 2)), d, np.ones(n), (320, 240))
+    return rrt_features(f, rng.choice(inv, n), g / np.linalg.norm(g))
 
 
 def test_rrt_matches_the_official_forward_and_scale_bins(ckpts):
-    from vgrerank.local.extractors.delg import unpack_rrt
+    from vgrerank.local.extractors.delg import rrt_inputs
     from vgrerank.local.scorers.rrt import SCALE_BINS, scale_index
 
     _, rrt = ckpts
     sc = make_scorer({"type": "rrt", "weights": str(rrt), "device": "cpu"})
     sd = torch.load(rrt)["state"]
     rng = np.random.default_rng(0)
-    f0, f1 = _packed(rng, 120), _packed(rng, 700)  # 700: only the first 500 are seen
+    f0, f1 = _rrt_feats(rng, 120), _rrt_feats(rng, 700)  # 700: only the first 500 are seen
     args = []
     for f in (f0, f1):
-        local, scales, g = unpack_rrt(f)
+        local, scales, g = rrt_inputs(f)
         local, scales = local[:500], scales[:500]
         official = [bisect_right(SCALE_BINS, float(s)) - 1 for s in scales]  # dataset.py
         assert (scale_index(scales) == official).all()
@@ -405,8 +416,8 @@ def test_rrt_pairs_through_the_rerank_core(ckpts):
     matcher = make_matcher({**m["matcher"], "device": "cpu"})
     scorer = make_scorer({**m["scorer"], "device": "cpu"})
     rng = np.random.default_rng(1)
-    q, cands = _packed(rng, 80), [_packed(rng, 60), _packed(rng, 0)]
-    near = Features(q.keypoints, q.descriptors.copy(), q.scores, q.size)
+    q, cands = _rrt_feats(rng, 80), [_rrt_feats(rng, 60), _rrt_feats(rng, 0)]
+    near = Features(q.keypoints, q.descriptors.copy(), q.scores, q.size, q.extras)
     cands.append(near)
     out = score_candidates(q, cands, matcher, scorer)
     assert out["score"].shape == (3,) and np.isfinite(out["score"]).all()
@@ -416,8 +427,8 @@ def test_rrt_pairs_through_the_rerank_core(ckpts):
     assert np.isfinite([a, b]).all() and a != b
     p = make_scorer({**m["scorer"], "device": "cpu", "probability": True})
     assert 0 < p.score(np.zeros((0, 2)), np.zeros((0, 2)), q, cands[0]).score < 1
-    with pytest.raises(DataError, match="not DELG features packed"):
-        matcher.match(q, Features(q.keypoints[:80], q.descriptors[:80], q.scores[:80], q.size))
+    with pytest.raises(DataError, match="not DELG features for RRT"):
+        matcher.match(q, Features(q.keypoints, q.descriptors, q.scores, q.size))
 
 
 def test_methods_parse_by_name():

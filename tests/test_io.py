@@ -74,6 +74,75 @@ def test_feature_roundtrip(tmp_path):
             store["missing.jpg"]
 
 
+def test_feature_extras_keep_their_dtype_and_shape(tmp_path):
+    import h5py
+
+    from vgrerank.features import FORMAT_VERSION
+
+    rng = np.random.default_rng(1)
+    extras = {
+        "global": rng.normal(size=2048).astype(np.float32),
+        "map_0.5": rng.normal(size=(4, 3, 5)).astype(np.float16),
+        "scale": rng.random(7).astype(np.float64),
+        "depth": np.int64(101),
+    }
+    f = Features(rng.random((7, 2)), rng.random((7, 16)), rng.random(7), (64, 48), extras)
+    path = tmp_path / "f.h5"
+    write_features(path, [("a.jpg", f, 0.1)], {"tag": "x"})
+    with h5py.File(path, "r") as h5:  # hloc-style: one group per image, one dataset per array
+        g = h5["a.jpg"]
+        assert sorted(g) == sorted(["keypoints", "descriptors", "scores", *extras])
+        assert g["descriptors"].dtype == np.float16 and g["global"].dtype == np.float32
+        assert h5.attrs["format_version"] == FORMAT_VERSION
+    with FeatureStore(path) as store:
+        back = store["a.jpg"]
+    assert sorted(back.extras) == sorted(extras)
+    for name, value in extras.items():  # each in its own dtype, bit for bit
+        got = back.extras[name]
+        assert got.dtype == value.dtype and got.shape == np.shape(value)
+        assert np.array_equal(got, value)
+    assert np.array_equal(back.keypoints, f.keypoints) and back.descriptors.dtype == np.float32
+    with pytest.raises(DataError, match="no extra 'nope': made by X"):
+        back.extra("nope", "made by X")
+    for bad in ("", "a/b", "scores"):
+        with pytest.raises(DataError, match="extra name"):
+            Features(np.zeros((1, 2)), np.zeros((1, 2)), np.ones(1), (4, 4), {bad: np.zeros(1)})
+
+
+def test_old_format_feature_cache_is_refused_and_old_shards_are_extracted_again(tmp_path, capsys):
+    import h5py
+
+    from vgrerank.io.local_h5 import list_shards
+
+    f = Features(np.zeros((3, 2)), np.zeros((3, 8)), np.ones(3), (64, 48))
+    path = tmp_path / "db" / "0123.h5"
+    path.parent.mkdir()
+    conf = {"tag": "x"}
+    write_features(path, [("a.jpg", f, 0.1)], conf)
+    assert set(list_shards(path.parent, conf)) == {"a.jpg"}
+    with h5py.File(path, "a") as h5:  # a cache of the layout before named extras
+        del h5.attrs["format_version"]
+    with pytest.raises(DataError, match=r"0123\.h5: feature cache format 1.*re-run"):
+        FeatureStore(path)
+    capsys.readouterr()
+    assert list_shards(path.parent, conf) == {}  # reported, and its images extracted again
+    out = capsys.readouterr().out
+    assert "ignoring shard" in out and "0123.h5: feature cache format 1" in out
+
+
+def test_io_and_features_build_on_the_ground_floor_only():
+    import json
+
+    code = (
+        "import json, sys, vgrerank.features, vgrerank.io.local_h5; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('vgrerank.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout)
+    assert "vgrerank.io.local_h5" in loaded
+    assert not [m for m in loaded if m.startswith(("vgrerank.local", "vgrerank.rerank"))], loaded
+
+
 def test_provenance_records_cpu_and_simd_level():
     import json
 

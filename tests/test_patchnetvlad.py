@@ -114,8 +114,9 @@ def pair(request):
                 local.append(pca.reshape(t.size(2), 1, -1)[:, 0].numpy())
         out["ref"][name] = (glob, local)
         g, loc, net_hw = ours.describe(im)
-        sizes = np.repeat(np.float32(PATCHES), [len(d) for d in loc])
-        feats = Features(ours.keypoints(SIZE, net_hw), np.concatenate(loc), sizes, SIZE)
+        feats = ours.extract(im)  # the extractor's layout: the patch size in an extra
+        assert feats.size == SIZE and np.array_equal(feats.keypoints, ours.keypoints(SIZE, net_hw))
+        assert np.array_equal(feats.descriptors, np.concatenate(loc)) and (feats.scores == 1).all()
         out["our"][name] = (g, loc, feats)
     return out
 
@@ -133,13 +134,17 @@ def test_global_and_patch_descriptors_equal_reference(pair):
         assert [len(d) for d in loc] == [len(d) for d in loc_ref] == [11 * 15, 8 * 12, 5 * 9]
         for d, d_ref in zip(loc, loc_ref, strict=True):
             assert np.abs(d - d_ref).max() < 1e-5
-        assert np.array_equal(feats.scores, np.repeat(PATCHES, [len(d) for d in loc]))
+        sizes = feats.extras["patch_size"]
+        assert sizes.dtype == np.int64 and np.array_equal(
+            sizes, np.repeat(PATCHES, [len(d) for d in loc])
+        )
 
 
 def _features(pair, name: str) -> Features:
     """Our keypoints and scale ids with the *reference's* patch descriptors."""
     feats = pair["our"][name][2]
-    return Features(feats.keypoints, np.concatenate(pair["ref"][name][1]), feats.scores, SIZE)
+    desc = np.concatenate(pair["ref"][name][1])
+    return Features(feats.keypoints, desc, feats.scores, SIZE, feats.extras)
 
 
 def test_keypoints_and_scores_equal_reference(pair):
@@ -162,13 +167,15 @@ def test_keypoints_and_scores_equal_reference(pair):
         matches = make_matcher({"type": "pnv-mnn", "device": "cpu"}).match(fq, fdb)
         for p, ref in zip(PATCHES, ref_scores, strict=True):  # one scale at a time
             one = {q: float(q == p) for q in PATCHES}
-            ours = scorer.__class__({**scorer.conf, "weights": one}).score(None, None, fq, fdb)
+            one_scale = scorer.__class__({**scorer.conf, "weights": one})
+            ours = one_scale.score(None, None, fq, fdb, matches=matches)
             assert ours.score == pytest.approx(-ref, rel=1e-12, abs=1e-12), (kind, p)
         weighted = -sum(WEIGHTS[p] * s for p, s in zip(PATCHES, ref_scores, strict=True))
         both = scorer.__class__({**scorer.conf, "weights": WEIGHTS})
-        assert both.score(None, None, fq, fdb).score == pytest.approx(weighted, rel=1e-12)
-        via = both.score(None, None, fq, fdb, matches=matches)  # matcher output, same result
+        via = both.score(None, None, fq, fdb, matches=matches)  # the matcher's pairs
         assert via.score == pytest.approx(weighted, rel=1e-12)
+        with pytest.raises(DataError, match="needs the matcher's index pairs"):
+            both.score(None, None, fq, fdb)  # it never matches by itself
         pair.setdefault("scores", {})[kind] = (weighted, [-s for s in ref_scores])
     assert pair["scores"]["RANSAC"][0] > 0
 

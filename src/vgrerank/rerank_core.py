@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import VGError
-from .local.base import Features, Matcher, Scorer, matched_points
+from .features import Features
+from .local.base import Matcher, Scorer, matched_points
 from .local.scorers import DegenerateScore
 
 
@@ -23,7 +24,9 @@ def score_candidates(
     query_name: str | None = None,
     candidate_names: Sequence[str] | None = None,
 ) -> dict:
-    """Match ``query`` against every candidate (``matcher.match_many``) and score the matches.
+    """Match ``query`` against every candidate (``matcher.match_many``, the only matching of
+    the pair) and score the matches: the scorer receives each pair's matcher output
+    (``matches=``) beside its matched coordinates.
 
     Returns numpy arrays ``score`` (float64), ``inliers`` and ``num_matches`` (int64), one entry
     per candidate in the given order, the seconds ``t_match`` / ``t_score`` spent matching
@@ -45,7 +48,7 @@ def score_candidates(
         t0 = time.perf_counter()
         try:
             k0, k1 = matched_points(m, query, cand)
-            s = scorer.score(k0, k1, query, cand)
+            s = scorer.score(k0, k1, query, cand, matches=m)
         except VGError as exc:
             qn = query_name if query_name is not None else "<query>"
             cn = candidate_names[i] if candidate_names is not None else f"<candidate {i}>"

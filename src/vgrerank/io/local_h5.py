@@ -7,8 +7,15 @@ shards ``.../db/<digest>.h5``::
         keypoints    [n, 2] float32   (x, y) pixels of the original image
         descriptors  [n, d] float16
         scores       [n]    float32
+        <extra>      the extractor's named extras, each in its own shape and dtype
         attrs: size = (width, height), time = extraction seconds, name = image name
-    attrs: conf (JSON of the extractor preset), tag, provenance (JSON), complete = True
+    attrs: conf (JSON of the extractor preset), tag, provenance (JSON), complete = True,
+           format_version (:data:`vgrerank.features.FORMAT_VERSION`)
+
+The per-image group is :func:`vgrerank.features.write_group` / ``read_group``. A file of another
+format version (version 1 had no attribute and packed global vectors and dense maps into keypoint
+rows) is refused by :class:`FeatureStore` (a :class:`DataError` naming it: re-run) and, as a
+shard, ignored and extracted again.
 
 Written once by one job through a temporary file that is renamed when complete.
 
@@ -32,12 +39,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import h5py
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import DataError
+from ..features import Features, check_format, format_problem, read_group, stamp_format, write_group
 from ..imageio import load_image
-from ..local.base import Features
 from .atomic import atomic_path
 from .h5util import open_h5
 from .provenance import provenance_json
@@ -51,15 +57,13 @@ def write_features(path: Path, items: Iterable[tuple[str, Features, float]], con
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for name, feats, seconds in items:
             g = f.create_group(key(name))
-            g.create_dataset("keypoints", data=feats.keypoints.astype(np.float32))
-            g.create_dataset("descriptors", data=feats.descriptors.astype(np.float16))
-            g.create_dataset("scores", data=feats.scores.astype(np.float32))
-            g.attrs["size"] = np.array(feats.size, dtype=np.int64)
+            write_group(g, feats)
             g.attrs["time"] = float(seconds)
             g.attrs["name"] = name
         f.attrs["conf"] = json.dumps(conf, sort_keys=True)
         f.attrs["tag"] = conf.get("tag", "")
         f.attrs["provenance"] = provenance_json(conf)
+        stamp_format(f.attrs)
         f.attrs["complete"] = True
 
 
@@ -101,6 +105,8 @@ def _shard_problem(path: Path, conf: dict) -> tuple[str | None, list[str]]:
                 return "incomplete (no 'complete' attribute)", []
             if f.attrs.get("conf") != conf_json(conf):
                 return f"made with another extractor conf ({f.attrs.get('tag', '?')!r})", []
+            if problem := format_problem(f.attrs):
+                return problem, []
             return None, list(f.keys())
     except OSError as exc:
         return f"not a readable HDF5 file ({exc})", []
@@ -156,6 +162,7 @@ def write_index(path: str | Path, shards: dict[str, Path], conf: dict) -> None:
         f.attrs["tag"] = conf.get("tag", "")
         f.attrs["provenance"] = provenance_json(conf)
         f.attrs["shards"] = json.dumps(sorted(rel.values()))
+        stamp_format(f.attrs)
         f.attrs["complete"] = True
 
 
@@ -200,6 +207,11 @@ class FeatureStore:
         self.file = open_h5(self.path, "feature")
         if not self.file.attrs.get("complete", False):
             raise DataError(f"{self.path}: feature file is incomplete (no 'complete' attribute)")
+        try:
+            check_format(self.file.attrs, self.path)
+        except DataError:
+            self.file.close()
+            raise
         self.conf = json.loads(self.file.attrs["conf"])
         for rel in json.loads(self.file.attrs.get("shards", "[]")):
             if not (self.path.parent / rel).is_file():
@@ -220,12 +232,7 @@ class FeatureStore:
             g = self.file[k]
         except KeyError as exc:  # a link into a shard that cannot be opened
             raise DataError(f"{self.path}: features of image {name!r} unreadable ({exc})") from None
-        return Features(
-            g["keypoints"][()],
-            g["descriptors"][()].astype(np.float32),
-            g["scores"][()],
-            tuple(g.attrs["size"]),
-        )
+        return read_group(g)
 
     def time(self, name: str) -> float:
         return float(self.file[key(name)].attrs["time"])

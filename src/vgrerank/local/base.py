@@ -6,7 +6,11 @@
   i1 in features 1). ``match_many`` matches one query against many candidates and may batch.
   A dense matcher that places its own points (LoFTR) returns :class:`PointMatches` instead;
   :func:`matched_points` gives the matched coordinates of either form.
-* A **scorer** turns matched keypoint coordinates into a :class:`Score` (higher is better).
+* A **scorer** turns one pair's matches into a :class:`Score` (higher is better). It receives
+  the matcher's output for the pair (``matches``, index pairs or :class:`PointMatches`) beside
+  the matched coordinates and the two :class:`Features`, and never matches again.
+* :class:`Features` (:mod:`vgrerank.features`) carries, beside the keypoint rows, named
+  ``extras`` (own shape and dtype) for what a method's matcher or scorer needs per image.
 
 Components are built from a conf dict (``{"type": ..., **params}``) by the registry.
 """
@@ -17,24 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..features import Features
 
-@dataclass
-class Features:
-    keypoints: np.ndarray  # [n, 2] float32, (x, y) pixels of the original image
-    descriptors: np.ndarray  # [n, d] float32 (stored as float16 in the cache)
-    scores: np.ndarray  # [n] float32 detection scores (ones when the detector has none)
-    size: tuple[int, int]  # (width, height) of the original image
-
-    def __post_init__(self) -> None:
-        self.keypoints = np.asarray(self.keypoints, dtype=np.float32).reshape(-1, 2)
-        n = len(self.keypoints)
-        desc = np.asarray(self.descriptors, dtype=np.float32)
-        self.descriptors = desc if desc.ndim == 2 and len(desc) == n else desc.reshape(n, -1)
-        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(n)
-        self.size = (int(self.size[0]), int(self.size[1]))
-
-    def __len__(self) -> int:
-        return len(self.keypoints)
+__all__ = ["Extractor", "Features", "Matcher", "PointMatches", "Score", "Scorer", "matched_points"]
 
 
 @dataclass
@@ -110,7 +99,16 @@ class Scorer:
         self.conf = {**self.default_conf, **(conf or {})}
 
     def score(
-        self, kpts0: np.ndarray, kpts1: np.ndarray, f0: Features, f1: Features
+        self,
+        kpts0: np.ndarray,
+        kpts1: np.ndarray,
+        f0: Features,
+        f1: Features,
+        matches: np.ndarray | PointMatches | None = None,
     ) -> Score:  # pragma: no cover - interface
-        """``kpts0``/``kpts1``: matched coordinates [M, 2] (query, candidate)."""
+        """``kpts0``/``kpts1``: matched coordinates [M, 2] (query, candidate), i.e.
+        :func:`matched_points` of ``matches``, the matcher's output for the pair (index pairs
+        [M, 2] into ``f0`` / ``f1`` rows, or :class:`PointMatches`). The re-ranking core always
+        passes ``matches``; a scorer that needs more than coordinates (e.g. which rows matched)
+        reads them from there and never calls a matcher itself."""
         raise NotImplementedError

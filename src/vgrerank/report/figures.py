@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..features import Features  # noqa: E402
 from ..imageio import load_image  # noqa: E402
 from ..io.atomic import atomic_path  # noqa: E402
-from ..local.base import Features  # noqa: E402
 
 GREEN, RED = (40, 180, 60), (220, 40, 40)
 

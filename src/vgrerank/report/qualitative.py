@@ -88,7 +88,7 @@ def make_figures(
                 cf = dbs[name]
                 m = matcher.match(qf, cf)
                 k0, k1 = matched_points(m, qf, cf)
-                s = scorer.score(k0, k1, qf, cf)
+                s = scorer.score(k0, k1, qf, cf, matches=m)
                 verdict = "correct" if int(j) in pos_sets[qi] else "wrong"
                 match_panels.append(
                     {

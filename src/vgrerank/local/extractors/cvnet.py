@@ -10,12 +10,14 @@ L2-normalised (2048-D). Dense maps (scale 1 only, as the official re-ranking): t
 before its last ReLU, resized to the three scales and projected by ``conv2ds`` (both
 per-image, so cached here; the official applies them in the pair step, same result).
 
-:class:`Features` layout (:func:`pack_cvnet` / :func:`unpack_cvnet`): the three projected maps
-(256-D rows; scale 0.25, 0.5, 1 in turn, each row-major), ``scores`` = the scale, keypoints =
-the cells' approximate centres (stride 16) in the original pixels; then
-:data:`GLOBAL_ROWS` rows holding the global descriptor (keypoints (-1, -depth), scores 0).
-Sizes (float16 cache): ``(1.75 h w + 8) * 256 * 2`` bytes for an ``h x w`` map (stride 16):
-0.7 MB at 512 x 384, 2.8 MB at 1024 x 768; the verification cost grows with ``(h w)^2``.
+:class:`Features` layout (:func:`cvnet_features` / :func:`cvnet_inputs`): keypoint rows are
+the scale-1 cells (row-major; keypoints = the cells' approximate centres, stride 16, in the
+original pixels; no descriptor columns, scores 1), for the matcher's diagnostic pairs; the
+extras hold what the scorer needs: ``map_0.25``, ``map_0.5``, ``map_1`` (the projected maps,
+float16 [256, h_s, w_s]: the cache's precision, in memory too), ``global`` (float32 [2048]) and
+``depth`` (int64, the extractor's depth, checked by the scorer). Cache size per image: ``1.75 h w
+* 256 * 2`` bytes for an ``h x w`` map (stride 16) plus 8 KiB: 0.7 MB at 512 x 384, 2.8 MB at
+1024 x 768; the verification cost grows with ``(h w)^2``.
 Weights: ``CVPR2022_CVNet_R{50,101}.pyth`` (``{'model_state': ...}``), see
 :data:`vgrerank.local.torchload.EXTERNAL`.
 """
@@ -36,7 +38,6 @@ from ..torchload import load_strict, resolve_external
 from ..weights import load_checkpoint
 from .cvnet_net import GLOBAL_DIM, PROJ_DIM, SCALES, CVNetRerank, scale_size
 
-GLOBAL_ROWS = GLOBAL_DIM // PROJ_DIM
 MEAN_BGR, STD_BGR = (0.406, 0.456, 0.485), (0.225, 0.224, 0.229)
 
 
@@ -52,45 +53,41 @@ def load_cvnet(depth: int, weights=None, sha256=None) -> CVNetRerank:
     return load_strict(CVNetRerank(depth), path, state_dict=sd).eval()
 
 
-def pack_cvnet(maps, glob, depth, size, net_hw) -> Features:
-    """Features of the projected ``maps`` ([256, h_s, w_s] per scale) and the global ``glob``."""
+def map_name(scale: float) -> str:
+    """Name of the extra holding the projected map of ``scale`` (``map_0.25`` .. ``map_1``)."""
+    return f"map_{scale:g}"
+
+
+def cvnet_features(maps, glob, depth, size, net_hw) -> Features:
+    """Features of the projected ``maps`` ([256, h_s, w_s] per scale of :data:`SCALES`) and the
+    global ``glob`` [2048] of an image of ``size`` (w, h) seen at ``net_hw`` (h, w)."""
     (w, h), (hn, wn) = size, net_hw
     hd, wd = maps[-1].shape[-2:]
-    kpts, desc, scores = [], [], []
-    for s, m in zip(SCALES, maps, strict=True):
-        hs, ws = m.shape[-2:]
-        ys = np.arange(hs) * ((hd - 1) / (hs - 1) if hs > 1 else 0)  # corners aligned
-        xs = np.arange(ws) * ((wd - 1) / (ws - 1) if ws > 1 else 0)
-        yy, xx = np.meshgrid(16 * ys + 8, 16 * xs + 8, indexing="ij")
-        kpts.append(np.stack([xx.ravel() * w / wn, yy.ravel() * h / hn], 1) - 0.5)
-        desc.append(m.reshape(PROJ_DIM, -1).T)
-        scores.append(np.full(hs * ws, s))
-    kpts.append(np.tile([-1.0, -float(depth)], (GLOBAL_ROWS, 1)))
-    desc.append(np.asarray(glob, np.float32).reshape(GLOBAL_ROWS, PROJ_DIM))
-    scores.append(np.zeros(GLOBAL_ROWS))
-    return Features(np.concatenate(kpts), np.concatenate(desc), np.concatenate(scores), size)
+    yy, xx = np.meshgrid(16 * np.arange(hd) + 8, 16 * np.arange(wd) + 8, indexing="ij")
+    kpts = np.stack([xx.ravel() * w / wn, yy.ravel() * h / hn], 1) - 0.5
+    extras = {map_name(s): np.asarray(m, np.float16) for s, m in zip(SCALES, maps, strict=True)}
+    extras["global"] = np.asarray(glob, np.float32).reshape(GLOBAL_DIM)
+    extras["depth"] = np.int64(depth)
+    return Features(kpts, np.zeros((len(kpts), 0), np.float32), np.ones(len(kpts)), size, extras)
 
 
-def unpack_cvnet(f: Features) -> tuple[list[np.ndarray], np.ndarray, int]:
-    """(projected maps [256, h_s, w_s] per scale, global [2048], depth) of :func:`pack_cvnet`
-    features; DataError when ``f`` is not in that layout."""
-    n = len(f) - GLOBAL_ROWS
-    ok = n > 0 and f.descriptors.shape[1] == PROJ_DIM and not f.scores[n:].any()
-    maps = []
-    for s in SCALES if ok else ():
-        rows = np.flatnonzero(f.scores[:n] == np.float32(s))
-        kp = f.keypoints[rows]
-        w = int((kp[:, 1] == kp[0, 1]).sum()) if len(rows) else 0
-        if not w or len(rows) % w:
-            ok = False
-            break
-        maps.append(f.descriptors[rows].T.reshape(PROJ_DIM, len(rows) // w, w))
-    if not ok or sum(m.shape[1] * m.shape[2] for m in maps) != n:
+def cvnet_inputs(f: Features) -> tuple[list[np.ndarray], np.ndarray, int]:
+    """(projected maps [256, h_s, w_s] per scale, global [2048], depth) of
+    :func:`cvnet_features`; DataError when ``f`` lacks them."""
+    what = "not CVNet features (extractor type 'cvnet', e.g. preset 'cvnet')"
+    maps = [f.extra(map_name(s), what) for s in SCALES]
+    glob, depth = f.extra("global", what), f.extra("depth", what)
+    hw = maps[-1].shape[1:]
+    if (
+        any(m.ndim != 3 or m.shape[0] != PROJ_DIM for m in maps)
+        or glob.shape != (GLOBAL_DIM,)
+        or len(f) != hw[0] * hw[1]
+    ):
         raise DataError(
-            f"features ({len(f)} x {f.descriptors.shape[1]}) are not CVNet features "
-            "(extractor type 'cvnet', e.g. preset 'cvnet')"
+            f"features ({len(f)} keypoints, maps {[m.shape for m in maps]}, global "
+            f"{glob.shape}) are {what}"
         )
-    return maps, f.descriptors[n:].reshape(-1), int(round(-f.keypoints[n, 1]))
+    return maps, glob, int(depth)
 
 
 class CVNet(Extractor):
@@ -143,4 +140,4 @@ class CVNet(Extractor):
     def extract(self, image: np.ndarray) -> Features:
         h, w = image.shape[:2]
         glob, maps, net_hw = self.describe(image)
-        return pack_cvnet(maps, glob, self.conf["depth"], (w, h), net_hw)
+        return cvnet_features(maps, glob, self.conf["depth"], (w, h), net_hw)

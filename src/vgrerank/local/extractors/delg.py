@@ -19,7 +19,9 @@ descriptor), ``relu(autoencoder.conv2)`` (128 -> 1024) -> attention (1x1 conv 51
 Extraction keeps cells with attention >= ``score_threshold`` over the ``scales``, non-maximum
 suppression of receptive boxes at ``iou`` (official 1.0: none), the ``max_keypoints`` best by
 attention, L2-normalised. Global: per ``global_scales`` level L2-normalised, summed,
-L2-normalised. ``output: rrt`` packs features for the Reranking Transformer (:func:`pack_rrt`).
+L2-normalised. ``output: rrt`` adds what the Reranking Transformer needs as named extras
+(:func:`rrt_features`): ``global`` (float32 [2048]) and ``scale`` (float32 [n], the DELG
+feature scale 1 / image scale of each keypoint row).
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ from ..torchload import load_strict, resolve_external
 MODELS = {"r50-gld": ("delg-r50-gld", 175.0), "r50-gldv2clean": ("delg-r50-gldv2clean", 454.6)}
 RF, STRIDE, PAD, EPS = 291.0, 32.0, 145.0, 1e-3
 GLOBAL_DIM, LOCAL_DIM = 2048, 128
-GLOBAL_ROWS = GLOBAL_DIM // LOCAL_DIM  # rows of 128 that carry the global descriptor (rrt)
 _STAGES = {"2": ("abc", 64), "3": ("abcd", 128), "4": ("abcdef", 256), "5": ("abc", 512)}
 CONVERSION = (
     "convert the TF SavedModel once with `python -m vgrerank.local.extractors.delg "
@@ -155,34 +156,36 @@ def convert_tf_variables(variables: dict) -> tuple[dict, list[str]]:
     return out, skipped
 
 
-def pack_rrt(kpts, desc, feature_scales, global_desc, size) -> Features:
-    """Features for the Reranking Transformer: the local rows (attention order; ``scores`` =
-    DELG feature scale 1 / image scale, as the DELF feature files store it) followed by
-    :data:`GLOBAL_ROWS` rows holding the 2048-D global descriptor (keypoints -1, scores 0)."""
-    g = np.asarray(global_desc, np.float32).reshape(GLOBAL_ROWS, LOCAL_DIM)
-    return Features(
-        np.concatenate([kpts, np.full((GLOBAL_ROWS, 2), -1, np.float32)]),
-        np.concatenate([desc, g]),
-        np.concatenate([feature_scales, np.zeros(GLOBAL_ROWS, np.float32)]),
-        size,
-    )
+def rrt_features(f: Features, feature_scales, global_desc) -> Features:
+    """``f`` (rows in attention order) with the extras of the Reranking Transformer: ``global``
+    (float32 [2048]) and ``scale`` (float32 [n]: DELG feature scale 1 / image scale of each row,
+    as the DELF feature files store it)."""
+    extras = {
+        **f.extras,
+        "global": np.asarray(global_desc, np.float32).reshape(GLOBAL_DIM),
+        "scale": np.asarray(feature_scales, np.float32).reshape(len(f)),
+    }
+    return Features(f.keypoints, f.descriptors, f.scores, f.size, extras)
 
 
-def unpack_rrt(f: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rrt_inputs(f: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(local descriptors [n, 128], feature scales [n], global descriptor [2048]) of
-    :func:`pack_rrt` features; DataError when ``f`` is not in that layout."""
-    n = len(f) - GLOBAL_ROWS
+    :func:`rrt_features` features; DataError when ``f`` lacks them."""
+    what = (
+        "not DELG features for RRT (extractor type 'delg' with output: rrt, e.g. preset 'delg-rrt')"
+    )
+    g, scales = f.extra("global", what), f.extra("scale", what)
     if (
-        n < 0
-        or f.descriptors.shape[1] != LOCAL_DIM
-        or (f.scores[n:] != 0).any()
-        or (f.scores[:n] <= 0).any()
+        f.descriptors.shape[1] != LOCAL_DIM
+        or g.shape != (GLOBAL_DIM,)
+        or scales.shape != (len(f),)
+        or (scales <= 0).any()
     ):
         raise DataError(
-            f"features ({len(f)} x {f.descriptors.shape[1]}) are not DELG features packed for "
-            "RRT (extractor type 'delg' with output: rrt, e.g. preset 'delg-rrt')"
+            f"features ({len(f)} x {f.descriptors.shape[1]}, global {g.shape}, scale "
+            f"{scales.shape}) are {what}"
         )
-    return f.descriptors[:n], f.scores[:n], f.descriptors[n:].reshape(-1)
+    return f.descriptors, scales, g
 
 
 class DELG(TorchExtractor):
@@ -195,7 +198,7 @@ class DELG(TorchExtractor):
         "global_scales": [0.7071, 1.0],  # official: 0.7071, 1.0, 1.4142
         "score_threshold": None,  # None: the model's official value
         "iou": 1.0,
-        "output": "local",  # 'local' | 'rrt' (pack_rrt)
+        "output": "local",  # 'local' | 'rrt' (rrt_features: + extras global, scale)
     }
 
     def __init__(self, conf: dict | None = None) -> None:
@@ -266,7 +269,7 @@ class DELG(TorchExtractor):
     def extract(self, image: np.ndarray) -> Features:
         f, fs, g = self.extract_all(image)
         if self.conf["output"] == "rrt":  # rows stay in attention order
-            return pack_rrt(f.keypoints, f.descriptors, fs, g, f.size)
+            return rrt_features(f, fs, g)
         return f
 
 

@@ -10,9 +10,9 @@ NetVLAD sums the soft-assigned residuals over all positions; patch descriptors s
 then intra-normalise, L2, project with the same WPCA and L2 again.
 
 Features: all scales of one image in one :class:`Features`, scale after scale in the order of
-``patch_sizes``, each scale's patches row-major. ``scores`` holds each patch's **patch size**
-(the scale id; Patch-NetVLAD has no detection score), which the ``pnv-*`` matcher and scorers
-use. Keypoints are patch centres: the centre of the receptive fields (VGG16 conv5: stride 16,
+``patch_sizes``, each scale's patches row-major. The extra ``patch_size`` (int64 [n]) holds each
+patch's **patch size** (the scale id), which the ``pnv-*`` matcher and scorers use; ``scores``
+are ones (Patch-NetVLAD has no detection score). Keypoints are patch centres: the centre of the receptive fields (VGG16 conv5: stride 16,
 field 196, padding 90) of the window's corner cells, truncated to an integer pixel of the
 network input as the reference does (``16 * j * s + 8 * (p - 1) + 7``), then mapped to the
 original image.
@@ -225,6 +225,7 @@ class PatchNetVLAD(Extractor):
         kpts = self.keypoints((w, h), net_hw)
         if len(kpts) != sum(len(d) for d in local):
             raise DataError(f"patchnetvlad: {len(kpts)} patch centres for {len(local)} scales")
-        sizes = np.concatenate([np.full(len(d), p, np.float32)
+        sizes = np.concatenate([np.full(len(d), p, np.int64)
                                 for (p, _), d in zip(self.net.patches, local, strict=True)])  # fmt: skip
-        return Features(kpts, np.concatenate(local), sizes, (w, h))
+        return Features(kpts, np.concatenate(local), np.ones(len(kpts)), (w, h),
+                        {"patch_size": sizes})  # fmt: skip

@@ -1,8 +1,8 @@
 """Mutual nearest neighbours of Patch-NetVLAD patch descriptors, scale by scale.
 
 The features of the ``patchnetvlad`` extractor hold every scale of an image, with each patch's
-patch size in ``Features.scores`` (the scale id). Patches are matched only within their own
-scale. Nearest neighbours use the reference's distance ``sqrt(2 - 2 a.b + 1e-9)`` (clamped at 0) of unit
+patch size in the extra ``patch_size`` (the scale id, :func:`patch_sizes`). Patches are matched
+only within their own scale. Nearest neighbours use the reference's distance ``sqrt(2 - 2 a.b + 1e-9)`` (clamped at 0) of unit
 descriptors (argmin, first index on ties), so near-ties resolve as in Patch-NetVLAD's
 ``PatchMatcher``. A query patch ``i`` and a candidate patch ``j`` match when each is the
 other's nearest neighbour. Matches are returned in global row indices, scale after scale, and
@@ -17,13 +17,21 @@ import numpy as np
 import torch
 
 from ...device import resolve_device
-from ...errors import ConfigError
+from ...errors import ConfigError, DataError
 from ..base import Features, Matcher
+
+
+def patch_sizes(f: Features) -> np.ndarray:
+    """The patch size (scale id) of each row of Patch-NetVLAD features [n]."""
+    sizes = f.extra("patch_size", "not Patch-NetVLAD features (extractor type 'patchnetvlad')")
+    if sizes.shape != (len(f),):
+        raise DataError(f"Patch-NetVLAD features: patch_size {sizes.shape} for {len(f)} patches")
+    return sizes
 
 
 def scale_blocks(f: Features) -> dict[float, np.ndarray]:
     """Scale id -> row indices of that scale, in order of first appearance."""
-    ids, first, inverse = np.unique(f.scores, return_index=True, return_inverse=True)
+    ids, first, inverse = np.unique(patch_sizes(f), return_index=True, return_inverse=True)
     return {float(ids[u]): np.flatnonzero(inverse == u) for u in np.argsort(first)}
 
 

@@ -5,15 +5,13 @@ Conf ``normalize``: False -> score = number of matches; True -> matches / query 
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..base import Features, Score, Scorer
 
 
 class MatchCountScorer(Scorer):
     default_conf = {"normalize": False}
 
-    def score(self, kpts0: np.ndarray, kpts1: np.ndarray, f0: Features, f1: Features) -> Score:
+    def score(self, kpts0, kpts1, f0: Features, f1: Features, matches=None) -> Score:
         n = len(kpts0)
         score = n / max(len(f0), 1) if self.conf["normalize"] else float(n)
         return Score(float(score), n, n)

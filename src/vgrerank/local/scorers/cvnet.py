@@ -10,13 +10,14 @@ score is the softmax probability of class 1 (``CVNet_Rerank.extract_score_with_f
 The final score, by ``mix``:
 
 * a number (the paper's re-ranking, ``mix_ratio`` 0.5 in the official test code): the global
-  similarity (dot product of the two L2-normalised CVNet global descriptors cached in the
-  features) plus ``mix`` times the verification score;
+  similarity (dot product of the two L2-normalised CVNet global descriptors, the features'
+  float32 extra ``global`` written by the extractor: no second extraction) plus ``mix`` times
+  the verification score;
 * None: the verification score alone (in [0, 1]).
 
 ``depth`` (50 | 101) selects the weights; it must be that of the extractor (checked: the
-features record it). ``inliers`` / ``num_matches`` are the matcher's pairs (a diagnostic the
-score does not use, :mod:`vgrerank.local.matchers.cvnet`). Weights: the same
+features record it in the extra ``depth``). ``inliers`` / ``num_matches`` are the matcher's
+pairs (a diagnostic the score does not use, :mod:`vgrerank.local.matchers.cvnet`). Weights: the same
 ``CVPR2022_CVNet_R{50,101}.pyth`` as the extractor (its ``cv_learner`` part is used here).
 """
 
@@ -28,7 +29,7 @@ import torch
 from ...device import resolve_device
 from ...errors import ConfigError, DataError
 from ..base import Features, Score, Scorer
-from ..extractors.cvnet import load_cvnet, unpack_cvnet
+from ..extractors.cvnet import cvnet_inputs, load_cvnet
 
 
 class CVNetScorer(Scorer):
@@ -50,8 +51,8 @@ class CVNetScorer(Scorer):
         del net.encoder_q, net.conv2ds  # the per-image part runs in the extractor
         self.net = net.to(self.device)
 
-    def _unpack(self, f: Features):
-        maps, glob, depth = unpack_cvnet(f)
+    def _inputs(self, f: Features):
+        maps, glob, depth = cvnet_inputs(f)
         if depth != int(self.conf["depth"]):
             raise DataError(
                 f"cvnet scorer (depth {self.conf['depth']}) got features of a CVNet-R{depth} "
@@ -62,12 +63,12 @@ class CVNetScorer(Scorer):
 
     def verification(self, f0: Features, f1: Features) -> tuple[float, float]:
         """(verification probability, global similarity) of query ``f0`` and candidate ``f1``."""
-        (q, g0), (k, g1) = self._unpack(f0), self._unpack(f1)
+        (q, g0), (k, g1) = self._inputs(f0), self._inputs(f1)
         with torch.inference_mode():
             p = float(self.net.verify(q, k)[0])
         return p, float(np.dot(g0.astype(np.float64), g1.astype(np.float64)))
 
-    def score(self, kpts0: np.ndarray, kpts1: np.ndarray, f0: Features, f1: Features) -> Score:
+    def score(self, kpts0, kpts1, f0: Features, f1: Features, matches=None) -> Score:
         p, sim = self.verification(f0, f1)
         if not np.isfinite(p):
             raise DataError(f"CVNet: non-finite verification score {p}")

@@ -72,7 +72,7 @@ class _GeometricScorer(Scorer):
     def _fit(self, p0: np.ndarray, p1: np.ndarray):  # pragma: no cover - interface
         raise NotImplementedError
 
-    def score(self, kpts0: np.ndarray, kpts1: np.ndarray, f0: Features, f1: Features) -> Score:
+    def score(self, kpts0, kpts1, f0: Features, f1: Features, matches=None) -> Score:
         p0 = np.ascontiguousarray(kpts0, dtype=np.float32).reshape(-1, 2)
         p1 = np.ascontiguousarray(kpts1, dtype=np.float32).reshape(-1, 2)
         n = len(p0)

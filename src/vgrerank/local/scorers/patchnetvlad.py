@@ -19,11 +19,12 @@ so higher is better); ``weights`` maps patch size -> ``w_s`` (None: equal weight
 ignored, a size of the features without a weight is an error). The reference's dataset evaluation z-normalises each scale's scores over a query's
 candidates before weighting; that needs all candidates at once and is not done here.
 
-The scorer matches the patches itself (scale membership is not recoverable from matched
-coordinates alone, since centres of different scales coincide), unless ``matches`` (the
-matcher's [M, 2] rows) is passed. ``inliers`` / ``num_matches`` are sums over the scales.
-Conf: ``weights``, ``threshold``, ``device``, ``seed`` (unused: OpenCV's RANSAC is seeded
-internally).
+The scorer reads the matcher's index pairs ``matches`` ([M, 2] rows, which the re-ranking core
+passes to every scorer; scale membership is not recoverable from matched coordinates alone,
+since centres of different scales coincide) and never matches again; without them it raises
+:class:`~vgrerank.errors.DataError`. ``inliers`` / ``num_matches`` are sums over the scales.
+Conf: ``weights``, ``threshold``, ``device`` (accepted, unused: the matcher runs on the
+device), ``seed`` (unused: OpenCV's RANSAC is seeded internally).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ import numpy as np
 
 from ...device import resolve_device
 from ...errors import DataError
-from ..base import Features, Score, Scorer
-from ..matchers.patchnetvlad import match_scales, scale_blocks
+from ..base import Features, PointMatches, Score, Scorer
+from ..matchers.patchnetvlad import patch_sizes, scale_blocks
 from . import TOO_FEW_MATCHES, DegenerateScore
 
 
@@ -63,17 +64,19 @@ class _PatchScorer(Scorer):
         raise NotImplementedError
 
     def score(self, kpts0, kpts1, f0: Features, f1: Features, matches=None) -> Score:
+        if matches is None or isinstance(matches, PointMatches):
+            raise DataError(
+                f"{type(self).__name__}: needs the matcher's index pairs (matches [M, 2] of a "
+                "'pnv-*' matcher), got " + ("none" if matches is None else "PointMatches")
+            )
         blocks0 = scale_blocks(f0)
-        if matches is None:
-            per_scale = match_scales(f0, f1, self.device) if len(f0) and len(f1) else []
-        else:
-            m = np.asarray(matches, np.int64).reshape(-1, 2)
-            sid = f0.scores[m[:, 0]]
-            per_scale = []
-            for s in blocks0:
-                ms = m[sid == s]
-                ms = ms[np.argsort(ms[:, 1], kind="stable")]
-                per_scale.append((s, ms[:, 0], ms[:, 1]))
+        m = np.asarray(matches, np.int64).reshape(-1, 2)
+        row_scale = patch_sizes(f0)[m[:, 0]]
+        per_scale = []
+        for s in blocks0:  # the matcher's order: scale after scale, by ascending candidate row
+            ms = m[row_scale == s]
+            ms = ms[np.argsort(ms[:, 1], kind="stable")]
+            per_scale.append((s, ms[:, 0], ms[:, 1]))
         weights = self.conf["weights"]
         if weights is None:
             weights = {sid: 1.0 / len(blocks0) for sid in blocks0}
@@ -117,7 +120,7 @@ class PatchRapidScorer(_PatchScorer):
             return 0.0, 0
         g0 = _grid(f0, rows0)
         pos0 = np.searchsorted(rows0, i0)
-        rows1 = scale_blocks(f1)[float(f1.scores[i1[0]])]
+        rows1 = scale_blocks(f1)[float(patch_sizes(f1)[i1[0]])]
         pos1 = np.searchsorted(rows1, i1)
         disp = (_grid(f1, rows1)[pos1] - g0[pos0]).astype(np.float64)
         resid = np.abs(disp - disp.mean(axis=0))

@@ -24,7 +24,7 @@ from ..base import Features, Score, Scorer
 class RapidSpatialScorer(Scorer):
     default_conf = {"normalize": True}
 
-    def score(self, kpts0: np.ndarray, kpts1: np.ndarray, f0: Features, f1: Features) -> Score:
+    def score(self, kpts0, kpts1, f0: Features, f1: Features, matches=None) -> Score:
         p0 = np.asarray(kpts0, dtype=np.float64).reshape(-1, 2)
         p1 = np.asarray(kpts1, dtype=np.float64).reshape(-1, 2)
         n = len(p0)

@@ -5,7 +5,8 @@ its checkpoints ``RRT_GLD/rrt_gld_ckpts/r50_gldv{1,2}.pt`` hold ``{'state': stat
 
 Input per image: the DELG global descriptor (2048) and its first ``num_local`` (500) local
 descriptors in attention order with their pyramid scale (features of extractor ``delg`` with
-``output: rrt``, :func:`vgrerank.local.extractors.delg.unpack_rrt`). The official model:
+``output: rrt``: the extras ``global``, float32, and ``scale`` written beside the local rows by
+the one extraction, :func:`vgrerank.local.extractors.delg.rrt_inputs`). The official model:
 
 * ``remap`` (Linear 2048 -> 128) of each global descriptor, L2-normalised; local descriptors
   L2-normalised, plus ``scale_encoder`` (Embedding 7) of the scale bin: ``bisect_right(SCALE_BINS,
@@ -31,7 +32,7 @@ from torch import nn
 from ...device import resolve_device
 from ...errors import ConfigError, DataError
 from ..base import Features, Score, Scorer
-from ..extractors.delg import unpack_rrt
+from ..extractors.delg import rrt_inputs
 from ..torchload import load_strict, resolve_external
 from ..weights import load_checkpoint
 
@@ -109,7 +110,7 @@ class RRTScorer(Scorer):
         self.net = load_strict(MatchERT(), path, state_dict=sd).to(self.device).eval()
 
     def _inputs(self, f: Features):
-        local, scales, g = unpack_rrt(f)
+        local, scales, g = rrt_inputs(f)
         n = int(self.conf["num_local"])
         t = torch.from_numpy
         return (
@@ -122,7 +123,7 @@ class RRTScorer(Scorer):
         with torch.inference_mode():
             return float(self.net(*self._inputs(f0), *self._inputs(f1))[0])
 
-    def score(self, kpts0: np.ndarray, kpts1: np.ndarray, f0: Features, f1: Features) -> Score:
+    def score(self, kpts0, kpts1, f0: Features, f1: Features, matches=None) -> Score:
         s = self.logit(f0, f1)
         if not np.isfinite(s):
             raise DataError(f"RRT: non-finite logit {s}")
