@@ -194,24 +194,38 @@ def _height(rng) -> float:
     return rng.uniform(26, 45)
 
 
-def make_city(conf: dict | None = None, seed: int | None = None) -> City:
-    """Build the city for ``conf`` (see :mod:`.config`); ``seed`` defaults to ``conf['seed']``."""
-    conf = resolve_conf(conf)
-    seed = conf["seed"] if seed is None else int(seed)
-    rng = np.random.default_rng([seed, 7])
-    layout = _layout(conf)
-    P, s, rh = layout["pitch"], layout["street_w"], layout["road_half"]
+class _Items:
+    """Atlas items in the order they are added, with their texels per metre."""
+
+    def __init__(self, ppm: float):
+        self.atlas = Atlas()
+        self.ppm: list[float] = []
+        self.default_ppm = ppm
+
+    def add(self, rgb, emit=None, p=None) -> int:
+        self.ppm.append(self.default_ppm if p is None else p)
+        return self.atlas.add(rgb, emit)
+
+
+def _face_probes(f: int, x0: float, x1: float, y0: float, y1: float) -> list:
+    """Points just outside face ``f`` (0 S, 1 E, 2 N, 3 W) of a lot, at a few positions."""
+    ts = np.linspace(0.1, 0.9, 5)
+    if f == 0:
+        return [(x0 + t * (x1 - x0), y0 - 2.0) for t in ts]
+    if f == 1:
+        return [(x1 + 2.0, y0 + t * (y1 - y0)) for t in ts]
+    if f == 2:
+        return [(x0 + t * (x1 - x0), y1 + 2.0) for t in ts]
+    return [(x0 - 2.0, y0 + t * (y1 - y0)) for t in ts]
+
+
+def _buildings(rng, layout: dict, boxes: _BoxList, items: _Items, ppm: float) -> None:
+    """One box per lot: full-resolution facades on street faces inside the city, low-resolution
+    ones on outer street faces and tall backs, shared plain walls elsewhere."""
+    P, s = layout["pitch"], layout["street_w"]
     bx, by = layout["blocks_x"], layout["blocks_y"]
-    ppm = float(max(4, round(conf["texels_per_m"])))
     ppm_low = float(max(1, round(ppm / 4)))
-    atlas = Atlas()
-    item_ppm: list[float] = []
-
-    def add(rgb, emit=None, p=ppm):
-        item_ppm.append(p)
-        return atlas.add(rgb, emit)
-
-    boxes = _BoxList()
+    add = items.add
     lots = _lots(rng, layout)
     heights = [_height(rng) for _ in lots]
     plain_items: dict = {}
@@ -219,82 +233,82 @@ def make_city(conf: dict | None = None, seed: int | None = None) -> City:
     outer_y = (-P + s / 2, (by + 1) * P - s / 2)
     for (x0, x1, y0, y1), h in zip(lots, heights, strict=True):
         st = tx.building_style(rng)
-        items = []
+        faces = []
         for f in range(4):
             length = (x1 - x0) if f % 2 == 0 else (y1 - y0)
-            # a probe just outside the face, at a few positions along it
-            ts = np.linspace(0.1, 0.9, 5)
-            if f == 0:
-                pts = [(x0 + t * (x1 - x0), y0 - 2.0) for t in ts]
-            elif f == 1:
-                pts = [(x1 + 2.0, y0 + t * (y1 - y0)) for t in ts]
-            elif f == 2:
-                pts = [(x0 + t * (x1 - x0), y1 + 2.0) for t in ts]
-            else:
-                pts = [(x0 - 2.0, y0 + t * (y1 - y0)) for t in ts]
+            pts = _face_probes(f, x0, x1, y0, y1)
             street = any(not _in_block(layout, px, py) for px, py in pts)
             outside = all(
                 not (outer[0] < px < outer[1] and outer_y[0] < py < outer_y[1]) for px, py in pts
             )
             if street and not outside:
                 rgb, emit = tx.facade(rng, st, length, h, ppm, shops=st["shops"])
-                items.append(add(rgb, emit))
+                faces.append(add(rgb, emit))
             elif street or h > 12:
                 rgb, emit = tx.facade(rng, st, length, h, ppm_low, shops=False)
-                items.append(add(rgb, emit, ppm_low))
+                faces.append(add(rgb, emit, ppm_low))
             else:
                 key = tuple(int(c) for c in st["base"] // 16)
                 if key not in plain_items:
                     plain_items[key] = add(tx.plain(rng, st["base"], 8, 8, 1.0), None, 1.0)
-                items.append(plain_items[key])
-        boxes.add((x0, x1, y0, y1, 0.0, h), items, (90, 90, 90), BUILDING)
+                faces.append(plain_items[key])
+        boxes.add((x0, x1, y0, y1, 0.0, h), faces, (90, 90, 90), BUILDING)
 
-    # street lamps along both sides of every street line, alternating
-    lamps = []
-    pole_item = add(tx.plain(rng, (70, 72, 75), 0.2, 7.0, 16.0), None, 16.0)
-    head_item = add(tx.plain(rng, (60, 62, 66), 1.0, 0.3, 16.0), None, 16.0)
-    trunk_item = add(tx.plain(rng, (75, 58, 42), 0.3, 3.0, 16.0), None, 16.0)
-    leaf_items = [add(tx.leaves(rng, 3.2, 4.5, 10.0), None, 10.0) for _ in range(4)]
-    spacing = conf["lamp_spacing_m"]
-    lo, hi = -P + s / 2, None
-    trees_slots = []
+
+def _street_lines(layout: dict):
+    """(axis, line centre c, span end) of every street line (axis 0: along y at x = c)."""
+    P, s = layout["pitch"], layout["street_w"]
+    bx, by = layout["blocks_x"], layout["blocks_y"]
     for axis, n_lines, span in ((0, bx, (by + 1) * P - s / 2), (1, by, (bx + 1) * P - s / 2)):
-        hi = span
         for i in range(n_lines + 1):
-            c = i * P
-            k = 0
-            for t in np.arange(lo + 2.0, hi - 2.0, spacing):
-                d = (t + P / 2) % P - P / 2
-                if abs(d) < s / 2 + 1.5:
-                    continue
-                side = 1 if k % 2 == 0 else -1
-                k += 1
-                off = side * (rh + 0.45)
-                px, py = (c + off, t) if axis == 0 else (t, c + off)
-                arm = -side * 1.0  # the head reaches over the road
-                hx, hy = (px + arm, py) if axis == 0 else (px, py + arm)
-                boxes.add(
-                    (px - 0.09, px + 0.09, py - 0.09, py + 0.09, 0.0, 6.3),
-                    [pole_item] * 4,
-                    (70, 72, 75),
-                    POLE,
-                )
-                ax0, ax1 = sorted((px, hx))
-                ay0, ay1 = sorted((py, hy))
-                boxes.add(
-                    (ax0 - 0.18, ax1 + 0.18, ay0 - 0.18, ay1 + 0.18, 6.05, 6.3),
-                    [head_item] * 4, (230, 220, 200), LAMP, tx.LAMP_ID,
-                )  # fmt: skip
-                lamps.append((hx, hy, 6.0))
-            for t in np.arange(lo + 4.0, hi - 4.0, 8.0):
-                d = (t + P / 2) % P - P / 2
-                if abs(d) < s / 2 + 3.0:
-                    continue
-                for side in (-1, 1):
-                    off = side * (rh + 1.3)
-                    trees_slots.append((c + off, t) if axis == 0 else (t, c + off))
-    lamp_arr = np.array(lamps, np.float64).reshape(-1, 3)
-    for px, py in trees_slots:
+            yield axis, i * P, span
+
+
+def _lamps(conf: dict, layout: dict, boxes: _BoxList, pole_item: int, head_item: int):
+    """Street lamps along both sides of every street line, alternating -> (lamp positions
+    [(x, y, z)], tree slots [(x, y)])."""
+    P, s, rh = layout["pitch"], layout["street_w"], layout["road_half"]
+    spacing = conf["lamp_spacing_m"]
+    lo = -P + s / 2
+    lamps, trees_slots = [], []
+    for axis, c, hi in _street_lines(layout):
+        k = 0
+        for t in np.arange(lo + 2.0, hi - 2.0, spacing):
+            d = (t + P / 2) % P - P / 2
+            if abs(d) < s / 2 + 1.5:
+                continue
+            side = 1 if k % 2 == 0 else -1
+            k += 1
+            off = side * (rh + 0.45)
+            px, py = (c + off, t) if axis == 0 else (t, c + off)
+            arm = -side * 1.0  # the head reaches over the road
+            hx, hy = (px + arm, py) if axis == 0 else (px, py + arm)
+            boxes.add(
+                (px - 0.09, px + 0.09, py - 0.09, py + 0.09, 0.0, 6.3),
+                [pole_item] * 4,
+                (70, 72, 75),
+                POLE,
+            )
+            ax0, ax1 = sorted((px, hx))
+            ay0, ay1 = sorted((py, hy))
+            boxes.add(
+                (ax0 - 0.18, ax1 + 0.18, ay0 - 0.18, ay1 + 0.18, 6.05, 6.3),
+                [head_item] * 4, (230, 220, 200), LAMP, tx.LAMP_ID,
+            )  # fmt: skip
+            lamps.append((hx, hy, 6.0))
+        for t in np.arange(lo + 4.0, hi - 4.0, 8.0):
+            d = (t + P / 2) % P - P / 2
+            if abs(d) < s / 2 + 3.0:
+                continue
+            for side in (-1, 1):
+                off = side * (rh + 1.3)
+                trees_slots.append((c + off, t) if axis == 0 else (t, c + off))
+    return lamps, trees_slots
+
+
+def _trees(rng, boxes: _BoxList, slots, lamp_arr, trunk_item: int, leaf_items: list) -> None:
+    """A tree (trunk and canopy) on about 30 % of the slots, none close to a lamp."""
+    for px, py in slots:
         if rng.random() > 0.3:
             continue
         dx, dy = lamp_arr[:, 0] - px, lamp_arr[:, 1] - py
@@ -311,21 +325,29 @@ def make_city(conf: dict | None = None, seed: int | None = None) -> City:
         )
         boxes.add((px - r, px + r, py - r, py + r, 2.4, ztop), [leaf] * 4, (50, 75, 38), CANOPY)
 
-    # parking slots and walkways (filled per snapshot in conditions.dynamic_boxes)
+
+def _slots(rng, layout: dict) -> tuple[list, list]:
+    """Parking slots and walkway points (x, y, axis), filled per snapshot in
+    :func:`dynamic_boxes`."""
+    P, s, rh = layout["pitch"], layout["street_w"], layout["road_half"]
+    lo = -P + s / 2
     parking, walk = [], []
-    for axis, n_lines, span in ((0, bx, (by + 1) * P - s / 2), (1, by, (bx + 1) * P - s / 2)):
-        for i in range(n_lines + 1):
-            c = i * P
-            for t in np.arange(lo + 3.0, span - 3.0, 6.0):
-                d = (t + P / 2) % P - P / 2
-                if abs(d) < s / 2 + 6.0:
-                    continue
-                for side in (-1, 1):
-                    off = side * (rh - 1.15)
-                    parking.append((c + off, t, 0) if axis == 0 else (t, c + off, 1))
-                    woff = side * (rh + rng.uniform(0.8, 2.5))
-                    walk.append((c + woff, t, 0) if axis == 0 else (t, c + woff, 1))
+    for axis, c, span in _street_lines(layout):
+        for t in np.arange(lo + 3.0, span - 3.0, 6.0):
+            d = (t + P / 2) % P - P / 2
+            if abs(d) < s / 2 + 6.0:
+                continue
+            for side in (-1, 1):
+                off = side * (rh - 1.15)
+                parking.append((c + off, t, 0) if axis == 0 else (t, c + off, 1))
+                woff = side * (rh + rng.uniform(0.8, 2.5))
+                walk.append((c + woff, t, 0) if axis == 0 else (t, c + woff, 1))
+    return parking, walk
+
+
+def _car_styles(rng, items: _Items) -> list[dict]:
     car_styles = []
+    add = items.add
     for k in range(N_CAR_STYLES):
         color = np.array(CAR_COLORS[k % len(CAR_COLORS)]) * rng.uniform(0.85, 1.1)
         length, width = rng.uniform(3.8, 4.9), rng.uniform(1.7, 1.9)
@@ -342,30 +364,47 @@ def make_city(conf: dict | None = None, seed: int | None = None) -> City:
             cab = tx.car_faces(rng, (40, 45, 52), clx, cly, cab_h, 24.0)
             style[f"cab{ax}"] = [add(im, None, 24.0) for im in cab]
         car_styles.append(style)
-    person_items = []
-    for _ in range(N_PERSON_STYLES):
-        person_items.append(
-            [add(tx.person_face(rng, w, 24.0), None, 24.0) for w in (0.45, 0.3, 0.45, 0.3)]
-        )
+    return car_styles
 
-    gppm = min(
-        8.0,
-        3900.0
-        / max(e for e in np.subtract(layout["ground_extent"][2:], layout["ground_extent"][:2])),
-    )
+
+def make_city(conf: dict | None = None, seed: int | None = None) -> City:
+    """Build the city for ``conf`` (see :mod:`.config`); ``seed`` defaults to ``conf['seed']``."""
+    conf = resolve_conf(conf)
+    seed = conf["seed"] if seed is None else int(seed)
+    rng = np.random.default_rng([seed, 7])
+    layout = _layout(conf)
+    items = _Items(float(max(4, round(conf["texels_per_m"]))))
+    add = items.add
+    boxes = _BoxList()
+    _buildings(rng, layout, boxes, items, items.default_ppm)
+    pole_item = add(tx.plain(rng, (70, 72, 75), 0.2, 7.0, 16.0), None, 16.0)
+    head_item = add(tx.plain(rng, (60, 62, 66), 1.0, 0.3, 16.0), None, 16.0)
+    trunk_item = add(tx.plain(rng, (75, 58, 42), 0.3, 3.0, 16.0), None, 16.0)
+    leaf_items = [add(tx.leaves(rng, 3.2, 4.5, 10.0), None, 10.0) for _ in range(4)]
+    lamps, trees_slots = _lamps(conf, layout, boxes, pole_item, head_item)
+    lamp_arr = np.array(lamps, np.float64).reshape(-1, 3)
+    _trees(rng, boxes, trees_slots, lamp_arr, trunk_item, leaf_items)
+    parking, walk = _slots(rng, layout)
+    car_styles = _car_styles(rng, items)
+    person_items = [
+        [add(tx.person_face(rng, w, 24.0), None, 24.0) for w in (0.45, 0.3, 0.45, 0.3)]
+        for _ in range(N_PERSON_STYLES)
+    ]
+    extent = np.subtract(layout["ground_extent"][2:], layout["ground_extent"][:2])
+    gppm = min(8.0, 3900.0 / max(e for e in extent))
     g_rgb, gx0, gy1 = ground_texture(rng, layout, gppm)
     ground_item = add(g_rgb, None, gppm)
     sky_items = {
         k: [add(tx.sky(rng, k), None, 1.0) for _ in range(n)] for k, n in SKY_VARIANTS.items()
     }
-    atlas.build()
+    items.atlas.build()
     return City(
         conf=conf,
         seed=seed,
         layout=layout,
         boxes=boxes.build(),
-        atlas=atlas,
-        item_ppm=np.array(item_ppm, np.float32),
+        atlas=items.atlas,
+        item_ppm=np.array(items.ppm, np.float32),
         ground_item=ground_item,
         ground_origin=(gx0, gy1),
         ground_ppm=gppm,

@@ -35,6 +35,9 @@ Options: the ``photos`` key of the conf (removed before the SynthCity conf is re
 :data:`PHOTO_DEFAULTS`. Everything is a deterministic function of the conf and ``seed``: every
 group of photos (a single photo or a burst) draws from its own generator seeded by
 ``(conf seed, seed, group)``; floats go through exactly rounded operations or Python ``math``.
+
+Spots, poses and renders live in :mod:`.photo_shots`, dates, titles and EXIF in
+:mod:`.photo_meta`; this module plans the groups and owners and writes the collection.
 """
 
 from __future__ import annotations
@@ -42,25 +45,28 @@ from __future__ import annotations
 import copy
 import csv
 import datetime as dt
-import io
 import json
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
-import piexif
 import utm
 from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..io import atomic_path
-from . import conditions as cnd
-from . import indoor
-from .camera import Camera
-from .city import BUILDING, City, dynamic_boxes, make_city
+from .city import City, make_city
 from .config import CONDITIONS, resolve_conf
-from .render import render
+from .photo_meta import draw_taken, draw_title, exif_bytes, geotag_offset, jpeg_with_exif
+from .photo_shots import (
+    draw_condition,
+    draw_frame,
+    draw_poses,
+    free_snapshot,
+    indoor_spot,
+    render_photo,
+    street_spot,
+)
 from .writer import city_conf, city_digest
 
 COLLECTION_JSON = "collection.json"
@@ -94,7 +100,6 @@ PHOTO_DEFAULTS: dict = {
     "jpeg_quality": [80, 95],
 }
 KINDS = ("street", "panorama", "half_indoor", "indoor")
-HOURS = {"day": list(range(9, 17)), "dusk": [18, 19], "night": [21, 22, 23, 0, 1, 2, 3, 4]}
 # Flickr licence ids 0 (all rights reserved) .. 10; how often owners pick them
 LICENSE_P = (0.45, 0.07, 0.07, 0.07, 0.07, 0.07, 0.07, 0.03, 0.02, 0.04, 0.04)
 CAMERAS = (
@@ -103,13 +108,6 @@ CAMERAS = (
     ("Canon", "Canon EOS 80D", "dslr"), ("SONY", "ILCE-6400", "dslr"),
     ("NIKON CORPORATION", "NIKON D5600", "dslr"), ("FUJIFILM", "X-T30", "dslr"),
 )  # fmt: skip
-TITLES = {
-    "day": ("Street view", "Walking around", "City centre", "Sunny afternoon", "Old town",
-            "On the way", "Downtown", "Corner"),
-    "dusk": ("Evening walk", "Sunset in town", "Blue hour", "Evening", "Going home"),
-    "night": ("Night lights", "Night walk", "Late night", "City at night", "After dinner"),
-    "indoor": ("Inside", "Coffee break", "Museum", "Lunch", "Hotel", "Shop"),
-}  # fmt: skip
 SYLLABLES = ("ka", "ren", "mo", "li", "ta", "vel", "sa", "no", "dri", "an", "be", "tor", "mi",
              "ul", "ze", "fa", "ro", "yu", "den", "shi")  # fmt: skip
 
@@ -257,271 +255,6 @@ def _ids(n: int, rng: np.random.Generator) -> list[str]:
     return [str(v) for v in sorted(ids)]
 
 
-# ---- spots and poses --------------------------------------------------------------------------
-
-
-def _heading(dx: float, dy: float) -> float:
-    """Compass heading (0 north, clockwise) of the direction (dx, dy)."""
-    return math.degrees(math.atan2(dx, dy)) % 360.0
-
-
-def _blocked(xyz: np.ndarray, x: float, y: float, z: float, margin: float = 0.35) -> bool:
-    """Whether a camera at (x, y, z) is inside (or within ``margin`` of) one of the boxes."""
-    if not len(xyz):
-        return False
-    inside = (xyz[:, 0] - margin < x) & (x < xyz[:, 1] + margin)
-    inside &= (xyz[:, 2] - margin < y) & (y < xyz[:, 3] + margin)
-    inside &= xyz[:, 4] < z + 0.3
-    return bool(inside.any())
-
-
-def _street_spot(city: City, kind: str, opts: dict, rng: np.random.Generator) -> dict:
-    """A random spot of ``kind`` (street, sidewalk, plaza) off every static box: x, y and,
-    on sidewalks, the heading towards the street (``facing``) and the outward normal."""
-    L = city.layout
-    segs = city.street_segments()
-    lengths = np.array([float(np.linalg.norm(b - a)) for a, b in segs])
-    s, rh = L["street_w"], L["road_half"]
-    for _ in range(50):
-        if kind == "plaza":
-            i, j = int(rng.integers(L["blocks_x"] + 1)), int(rng.integers(L["blocks_y"] + 1))
-            x = i * L["pitch"] + float(rng.uniform(-s / 2 + 0.5, s / 2 - 0.5))
-            y = j * L["pitch"] + float(rng.uniform(-s / 2 + 0.5, s / 2 - 0.5))
-            spot = {"x": x, "y": y, "facing": None, "normal": None}
-        else:
-            k = int(rng.choice(len(segs), p=lengths / lengths.sum()))
-            a, b = segs[k]
-            d = (b - a) / lengths[k]
-            nrm = (-float(d[1]), float(d[0]))
-            along = a + d * float(rng.uniform(0, lengths[k]))
-            if kind == "street":
-                lat = float(rng.uniform(-opts["lateral_m"], opts["lateral_m"]))
-                spot = {"facing": None, "normal": None}
-            else:
-                side = 1.0 if rng.random() < 0.5 else -1.0
-                lat = side * float(rng.uniform(rh + 0.3, max(rh + 0.4, s / 2 - 0.8)))
-                out = (side * nrm[0], side * nrm[1])
-                spot = {"facing": _heading(-out[0], -out[1]), "normal": out}
-            spot["x"] = float(along[0]) + nrm[0] * lat
-            spot["y"] = float(along[1]) + nrm[1] * lat
-        if not _blocked(city.boxes.xyz, spot["x"], spot["y"], 1.6, 0.6):
-            return spot
-    raise ConfigError(f"synth conf: no free {kind} spot found in the city (is it all props?)")
-
-
-def _indoor_spot(city: City, opts: dict, rng: np.random.Generator) -> dict:
-    """A point 1.5-5 m inside a building behind a random sidewalk spot."""
-    bld = city.boxes.xyz[city.boxes.kind == BUILDING]
-    for _ in range(30):
-        sp = _street_spot(city, "sidewalk", opts, rng)
-        nx, ny = sp["normal"]
-        for step in np.arange(0.5, 8.0, 0.5).tolist():
-            x, y = sp["x"] + nx * step, sp["y"] + ny * step
-            hit = (bld[:, 0] < x) & (x < bld[:, 1]) & (bld[:, 2] < y) & (y < bld[:, 3])
-            if hit.any():
-                b = bld[int(np.flatnonzero(hit)[0])]
-                depth = float(rng.uniform(1.5, 5.0))
-                x = min(max(x + nx * depth, b[0] + 0.5), b[1] - 0.5)
-                y = min(max(y + ny * depth, b[2] + 0.5), b[3] - 0.5)
-                return {"x": x, "y": y, "facing": None, "normal": None}
-    raise ConfigError("synth conf: no building found behind the sidewalks for indoor photos")
-
-
-def _frame(kind: str, opts: dict, rng: np.random.Generator) -> dict:
-    """Image size and horizontal field of view of one photo (panoramas: 3:1, 180 degrees)."""
-    long = opts["long_side"]
-    short = int(round(long * 3 / 4))
-    if kind == "panorama":
-        return {"width": 3 * short, "height": short, "hfov": 180.0}
-    f_long = float(rng.uniform(*opts["fov_deg"]))
-    if rng.random() < opts["portrait"]:
-        h = 2 * math.degrees(math.atan(math.tan(math.radians(f_long) / 2) * short / long))
-        return {"width": short, "height": long, "hfov": h}
-    return {"width": long, "height": short, "hfov": f_long}
-
-
-def _condition(city: City, kind: str, rng: np.random.Generator) -> dict:
-    n_sky = {k: len(v) for k, v in city.sky_items.items()}
-    return cnd.resolve({"condition": kind}, rng, n_sky)
-
-
-def _free_snapshot(city: City, cond: dict, poses: list, rng: np.random.Generator) -> dict:
-    """``cond`` with a traffic snapshot whose cars and people leave every camera free."""
-    for _ in range(12):
-        dyn = dynamic_boxes(city, cond["traffic"], cond["people"], cond["traffic_seed"]).xyz
-        if not any(_blocked(dyn, p["x"], p["y"], p["z"], 0.3) for p in poses):
-            return cond
-        cond = {**cond, "traffic_seed": int(rng.integers(2**31))}
-    return {**cond, "traffic": 0.0, "people": 0.0}
-
-
-def _poses(city: City, group: dict, spot: dict, opts: dict, rng: np.random.Generator) -> list:
-    """Camera poses of the group's photos: the first at the spot, burst shots < 0.5 m and a
-    few degrees from it."""
-    if spot["facing"] is not None:  # on a sidewalk: not into the facade right behind
-        spread = 35.0 if group["kind"] == "half_indoor" else 100.0
-        heading = spot["facing"] + float(rng.uniform(-spread, spread))
-    else:
-        heading = float(rng.uniform(0.0, 360.0))
-    pitch = 0.0 if group["kind"] == "panorama" else float(rng.uniform(*opts["pitch_deg"]))
-    base = {
-        "x": spot["x"],
-        "y": spot["y"],
-        "z": float(rng.uniform(*opts["height_m"])),
-        "heading": heading % 360.0,
-        "pitch": pitch,
-        "exposure": 1.0,
-        "dt": 0,
-    }
-    poses = [base]
-    for _ in range(1, group["size"]):
-        r, a = float(rng.uniform(0.0, 0.45)), float(rng.uniform(0.0, 2 * math.pi))
-        p = {
-            **base,
-            "x": base["x"] + r * math.cos(a),
-            "y": base["y"] + r * math.sin(a),
-            "heading": (base["heading"] + float(rng.uniform(-4.0, 4.0))) % 360.0,
-            "pitch": base["pitch"] + float(rng.uniform(-2.0, 2.0)),
-            "exposure": float(rng.uniform(0.7, 1.35)),
-            "dt": poses[-1]["dt"] + int(rng.integers(1, 4)),
-        }
-        if _blocked(city.boxes.xyz, p["x"], p["y"], p["z"]):
-            p["x"], p["y"] = base["x"], base["y"]
-        poses.append(p)
-    return poses
-
-
-# ---- rendering --------------------------------------------------------------------------------
-
-
-def _panorama(city: City, pose: dict, cond: dict, height: int, rng) -> np.ndarray:
-    """180-degree cylindrical panorama [height, 3 * height, 3]: three level renders 60 degrees
-    apart (exposure locked), stitched with a fixed-point ``cv2.remap``."""
-    Hp, Wp = height, 3 * height
-    fc = Wp / math.pi
-    Ws = 2 * math.ceil(fc * math.tan(math.radians(31.0))) + 2
-    Hs = 2 * math.ceil((Hp / 2) / math.cos(math.radians(31.0))) + 4
-    fov = 2 * math.degrees(math.atan((Ws / 2) / fc))
-    c = dict(cond, auto_exposure=False)
-    c["exposure"] = float(c["exposure"]) * {"day": 1.0, "dusk": 2.0, "night": 3.5}[c["condition"]]
-    subs = []
-    for k in (-1, 0, 1):
-        cam = Camera(pose["x"], pose["y"], pose["z"], pose["heading"] + 60.0 * k, 0.0, Ws, Hs, fov)
-        subs.append(render(city, cam, c, rng))
-    f = cam.f
-    mapx, scale = [], []
-    for j in range(Wp):
-        theta = (j - (Wp - 1) / 2) / fc
-        k = 0 if theta < -math.pi / 6 else 1 if theta <= math.pi / 6 else 2
-        d = theta - (k - 1) * math.pi / 3
-        mapx.append(k * Ws + (Ws - 1) / 2 + f * math.tan(d))
-        scale.append(f / fc / math.cos(d))
-    rows = np.arange(Hp, dtype=np.float64)[:, None] - (Hp - 1) / 2
-    my = (rows * np.array(scale)[None, :] + (Hs - 1) / 2).astype(np.float32)
-    mx = np.broadcast_to(np.array(mapx, np.float32)[None, :], (Hp, Wp)).copy()
-    m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)
-    return cv2.remap(np.hstack(subs), m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def _render(city: City, kind: str, pose: dict, frame: dict, cond: dict, rng) -> tuple:
-    """(RGB uint8 image, indoor level 0-9) of one photo."""
-    W, H, fov = frame["width"], frame["height"], frame["hfov"]
-    c = dict(cond, exposure=float(cond["exposure"]) * pose["exposure"])
-    if kind == "indoor":
-        img, frac = indoor.indoor_image(
-            c, rng, width=W, height=H, fov_deg=fov, pitch_deg=pose["pitch"]
-        )
-        return img, int(round(9 * frac))
-    if kind == "panorama":
-        return _panorama(city, pose, c, H, rng), 0
-    cam = Camera(pose["x"], pose["y"], pose["z"], pose["heading"], pose["pitch"], W, H, fov)
-    img = render(city, cam, c, rng)
-    if kind == "half_indoor":
-        img, frac = indoor.half_indoor(img, c, rng, fov_deg=fov, pitch_deg=pose["pitch"])
-        return img, min(8, max(1, int(round(9 * frac))))
-    return img, 0
-
-
-# ---- metadata ---------------------------------------------------------------------------------
-
-
-def _taken(opts: dict, condition: str, rng: np.random.Generator) -> dt.datetime:
-    day = dt.datetime.fromisoformat(str(opts["start_date"]))
-    day += dt.timedelta(days=int(rng.integers(opts["days"])))
-    hours = HOURS[condition]
-    hour = hours[int(rng.integers(len(hours)))]
-    if hour < 12 and condition == "night":
-        day += dt.timedelta(days=1)  # after midnight: the next calendar day
-    return day.replace(hour=hour, minute=int(rng.integers(60)), second=int(rng.integers(60)))
-
-
-def _geotag_offset(opts: dict, kind: str, rng: np.random.Generator) -> tuple[float, float]:
-    """(east, north) error of the group's geotag in metres: a wrong one (30-200 m by default)
-    or GPS noise (doubled indoors)."""
-    if rng.random() < opts["geotag_wrong"]:
-        d, a = float(rng.uniform(*opts["geotag_wrong_m"])), float(rng.uniform(0.0, 2 * math.pi))
-        return d * math.sin(a), d * math.cos(a)
-    sigma = opts["gps_sigma_m"] * (2.0 if kind == "indoor" else 1.0)
-    e, n = (float(v) for v in rng.normal(0.0, sigma, 2)) if sigma > 0 else (0.0, 0.0)
-    return e, n
-
-
-def _title(owner: dict, group: dict, condition: str, taken: dt.datetime, rng) -> str:
-    if group["kind"] == "panorama" and owner["phone"]:
-        return taken.strftime("PANO_%Y%m%d_%H%M%S")
-    if owner["titles"] == "numbered":
-        owner["counter"] = (owner["counter"] + int(rng.integers(1, 20))) % 10000
-        return f"IMG_{owner['counter']:04d}" if owner["phone"] else f"DSC{owner['counter']:05d}"
-    words = TITLES["indoor" if group["kind"] == "indoor" else condition]
-    return words[int(rng.integers(len(words)))]
-
-
-def _dms(value: float) -> tuple:
-    """|value| degrees -> EXIF rationals ((d, 1), (m, 1), (s * 10000, 10000))."""
-    total = int(round(abs(value) * 3600 * 10000))
-    d, rest = divmod(total, 3600 * 10000)
-    m, s = divmod(rest, 60 * 10000)
-    return ((d, 1), (m, 1), (s, 10000))
-
-
-def _exif(lat: float, lon: float, taken: dt.datetime, owner: dict, w: int, h: int) -> bytes:
-    """EXIF with the standard GPS IFD (rationals, N/S/E/W refs) and DateTimeOriginal."""
-    stamp = taken.strftime("%Y:%m:%d %H:%M:%S").encode()
-    return piexif.dump(
-        {
-            "0th": {
-                piexif.ImageIFD.Make: owner["make"].encode(),
-                piexif.ImageIFD.Model: owner["model"].encode(),
-                piexif.ImageIFD.Orientation: 1,
-                piexif.ImageIFD.DateTime: stamp,
-            },
-            "Exif": {
-                piexif.ExifIFD.DateTimeOriginal: stamp,
-                piexif.ExifIFD.DateTimeDigitized: stamp,
-                piexif.ExifIFD.PixelXDimension: w,
-                piexif.ExifIFD.PixelYDimension: h,
-            },
-            "GPS": {
-                piexif.GPSIFD.GPSVersionID: (2, 3, 0, 0),
-                piexif.GPSIFD.GPSLatitudeRef: b"N" if lat >= 0 else b"S",
-                piexif.GPSIFD.GPSLatitude: _dms(lat),
-                piexif.GPSIFD.GPSLongitudeRef: b"E" if lon >= 0 else b"W",
-                piexif.GPSIFD.GPSLongitude: _dms(lon),
-                piexif.GPSIFD.GPSMapDatum: b"WGS-84",
-            },
-        }
-    )
-
-
-def _jpeg_with_exif(img: np.ndarray, quality: int, exif: bytes) -> bytes:
-    ok, buf = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise OSError(f"JPEG encoding of a {img.shape} image failed")
-    out = io.BytesIO()
-    piexif.insert(exif, buf.tobytes(), out)
-    return out.getvalue()
-
-
 # ---- the collection ---------------------------------------------------------------------------
 
 
@@ -531,22 +264,22 @@ def _group_photos(city: City, conf: dict, opts: dict, group: dict, owner: dict, 
     condition = _choice(rng, opts["conditions"])
     kind = group["kind"]
     if kind == "indoor":
-        spot, spot_kind = _indoor_spot(city, opts, rng), "building"
+        spot, spot_kind = indoor_spot(city, opts, rng), "building"
     else:
         spot_kind = "sidewalk" if kind == "half_indoor" else _choice(rng, opts["spots"])
-        spot = _street_spot(city, spot_kind, opts, rng)
-    poses = _poses(city, group, spot, opts, rng)
-    cond = _condition(city, condition, rng)
+        spot = street_spot(city, spot_kind, opts, rng)
+    poses = draw_poses(city, group, spot, opts, rng)
+    cond = draw_condition(city, condition, rng)
     if kind != "indoor":
-        cond = _free_snapshot(city, cond, poses, rng)
-    frame = _frame(kind, opts, rng)
-    taken0 = _taken(opts, condition, rng)
-    off_e, off_n = _geotag_offset(opts, kind, rng)
+        cond = free_snapshot(city, cond, poses, rng)
+    frame = draw_frame(kind, opts, rng)
+    taken0 = draw_taken(opts, condition, rng)
+    off_e, off_n = geotag_offset(opts, kind, rng)
     lic = owner["license"] if rng.random() < 0.9 else int(rng.choice(11, p=LICENSE_P))
     quality = int(rng.integers(opts["jpeg_quality"][0], opts["jpeg_quality"][1] + 1))
     out = []
     for pose in poses:
-        img, level = _render(city, kind, pose, frame, cond, rng)
+        img, level = render_photo(city, kind, pose, frame, cond, rng)
         taken = taken0 + dt.timedelta(seconds=pose["dt"])
         te, tn = conf["utm_origin_east"] + pose["x"], conf["utm_origin_north"] + pose["y"]
         zone = (conf["utm_zone_number"], conf["utm_zone_letter"])
@@ -555,7 +288,7 @@ def _group_photos(city: City, conf: dict, opts: dict, group: dict, owner: dict, 
         record = {
             "owner": owner["owner"],
             "ownername": owner["ownername"],
-            "title": _title(owner, group, condition, taken, rng),
+            "title": draw_title(owner, group, condition, taken, rng),
             "latitude": glat,
             "longitude": glon,
             "accuracy": 16,
@@ -582,8 +315,8 @@ def _group_photos(city: City, conf: dict, opts: dict, group: dict, owner: dict, 
             "pitch": round(pose["pitch"], 2),
             "hfov_deg": round(frame["hfov"], 2),
         }
-        exif = _exif(glat, glon, taken, owner, record["width"], record["height"])
-        out.append((record, truth, _jpeg_with_exif(img, quality, exif)))
+        exif = exif_bytes(glat, glon, taken, owner, record["width"], record["height"])
+        out.append((record, truth, jpeg_with_exif(img, quality, exif)))
     return out
 
 
