@@ -389,7 +389,11 @@ def learned(kind, conf):
         if "weights" in _GLOBAL_PARAMS.get(conf["type"], {}):
             return True
         local = conf.get("local")
-        if conf["type"] != "vlad" or local in (None, "rootsift-dense", "rootsift-dense-det"):
+        if conf["type"] != "vlad" or local in (
+            None,
+            "rootsift-dense",
+            "rootsift-dense-det",
+        ):
             return False
         # VLAD over a local extractor (resolved like vgrerank.globaldesc.vlad does)
         extractor = (
