@@ -241,7 +241,7 @@ def test_learned_presets_request_a_gpu(tmp_path):
     # jobs come after the local_plan checkpoint, so a dry run does not list them)
     assert of("global_database", "vlad-aliked") == {1}
     assert of("global_queries", "vlad-aliked") == {1}
-    assert of("global_database", "vlad-rootsift") == {0}
+    assert of("global_database", "vlad-dsift") == {0}
     assert of("local_queries", "xfeat") == {1}
     assert of("local_queries", "sift-n4096") == {0}
     assert of("rerank", "lightglue") == {1}
