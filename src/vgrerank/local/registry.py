@@ -8,8 +8,10 @@ override these; a user preset without a ``tag`` gets ``<name>-<hash of params>``
 Each preset's ``type`` names the implementing class (``module:Class`` under ``vgrerank.local``);
 classes are imported lazily so that listing presets never imports torch.
 
-``PARAMS`` holds each type's parameter schema (allowed keys and value checks, kept in step with
-the classes' ``default_conf`` by a test): a preset with an unknown or invalid parameter is a
+Each type is described once, by its spec beside its class (``SPECS`` of ``extractors/specs.py``,
+``matchers/specs.py``, ``scorers/specs.py``; :mod:`vgrerank.local.spec`): the type tables below,
+the classes' ``default_conf`` and ``PARAMS`` (each type's parameter schema: allowed keys and
+value checks) are derived from it. A preset with an unknown or invalid parameter is a
 :class:`~vgrerank.errors.ConfigError` naming the preset and the key when it is resolved.
 """
 
@@ -18,56 +20,25 @@ from __future__ import annotations
 import importlib
 
 from ..errors import ConfigError
-from ..presets import (
-    any_of,
-    boolean,
-    integer,
-    list_of,
-    mapping,
-    number,
-    one_of,
-    optional,
-    resolve_preset,
-    string,
-)
+from ..presets import resolve_preset
+from .extractors.specs import SPECS as EXTRACTOR_SPECS
+from .matchers.specs import SPECS as MATCHER_SPECS
+from .scorers.specs import SPECS as SCORER_SPECS
+from .spec import GEOMETRIC_METHODS, MethodSpec
 
-EXTRACTOR_TYPES = {
-    "sift": "extractors.opencv:SIFT",
-    "rootsift": "extractors.opencv:RootSIFT",
-    "orb": "extractors.opencv:ORB",
-    "akaze": "extractors.opencv:AKAZE",
-    "aliked": "extractors.kornia_feats:ALIKED",
-    "disk": "extractors.kornia_feats:DISK",
-    "xfeat": "extractors.kornia_feats:XFeat",
-    "alike": "extractors.alike:ALIKE",
-    "r2d2": "extractors.r2d2:R2D2",
-    "delg": "extractors.delg:DELG",
-    "patchnetvlad": "extractors.patchnetvlad:PatchNetVLAD",
-    "superpoint": "extractors.superpoint:SuperPoint",
-    "d2net": "extractors.d2net:D2Net",
-    "loftr": "extractors.loftr:LoFTR",
-    "transvpr": "extractors.transvpr:TransVPR",
-    "cvnet": "extractors.cvnet:CVNet",
+__all__ = ["GEOMETRIC_METHODS", "PARAMS", "SPECS", "build_method", "get_preset", "parse_method"]
+
+# the type tables and parameter schemas come from the specs beside the classes
+SPECS: dict[str, dict[str, MethodSpec]] = {
+    "extractor": EXTRACTOR_SPECS,
+    "matcher": MATCHER_SPECS,
+    "scorer": SCORER_SPECS,
 }
-MATCHER_TYPES = {
-    "mnn": "matchers.nn:MutualNN",
-    "rrt": "matchers.rrt:RRTMatcher",
-    "lightglue": "matchers.lightglue:LightGlue",
-    "pnv-mnn": "matchers.patchnetvlad:PatchMutualNN",
-    "superglue": "matchers.superglue:SuperGlue",
-    "loftr": "matchers.loftr:LoFTR",
-    "cvnet": "matchers.cvnet:CVNetMatcher",
-}
-SCORER_TYPES = {
-    "ransac": "scorers.geometric:HomographyScorer",
-    "affine": "scorers.geometric:AffineScorer",
-    "rapid": "scorers.rapid:RapidSpatialScorer",
-    "count": "scorers.count:MatchCountScorer",
-    "rrt": "scorers.rrt:RRTScorer",
-    "pnv-ransac": "scorers.patchnetvlad:PatchRansacScorer",
-    "pnv-rapid": "scorers.patchnetvlad:PatchRapidScorer",
-    "cvnet": "scorers.cvnet:CVNetScorer",
-}
+_FOLDERS = {"extractor": "extractors", "matcher": "matchers", "scorer": "scorers"}
+EXTRACTOR_TYPES, MATCHER_TYPES, SCORER_TYPES = (
+    {t: f"{_FOLDERS[kind]}.{spec.cls}" for t, spec in SPECS[kind].items()}
+    for kind in ("extractor", "matcher", "scorer")
+)
 
 EXTRACTORS: dict[str, dict] = {
     # TransVPR (official weights, user-downloaded): patch tokens of block 3 kept by the attention
@@ -274,193 +245,8 @@ SCORERS: dict[str, dict] = {
 }
 
 # ------------------------------------------------------------------ parameter schemas
-_POS_INT = integer(1)
-_OPT_POS_INT = optional(integer(1))
-_OPT_STR = optional(string())
-_OPENCV = {"max_keypoints": _OPT_POS_INT, "resize_max": _OPT_POS_INT}
-_SIFT = {
-    **_OPENCV,
-    "n_octave_layers": _POS_INT,
-    "contrast_threshold": number(ge=0),
-    "edge_threshold": number(gt=0),
-    "sigma": number(gt=0),
-}
-_TORCH = {
-    "max_keypoints": _POS_INT,
-    "resize_max": _OPT_POS_INT,
-    "device": string(),
-    "weights": _OPT_STR,
-    "sha256": _OPT_STR,
-}
-# the classical RANSAC flavours of vgrerank.local.scorers.geometric.METHODS
-GEOMETRIC_METHODS = ("magsac", "ransac", "usac", "accurate", "prosac", "fast", "parallel", "lmeds")
-_GEOMETRIC = {
-    "method": one_of(*GEOMETRIC_METHODS),
-    "threshold": number(gt=0),
-    "confidence": number(gt=0, lt=1),
-    "max_iters": _POS_INT,
-    "seed": integer(0),
-    "normalize": boolean(),
-}
-_PNV_SCORER = {
-    "weights": optional(mapping()),
-    "threshold": number(gt=0),
-    "device": string(),
-    "seed": integer(0),
-}
 PARAMS: dict[str, dict[str, dict]] = {
-    "extractor": {
-        "transvpr": {
-            "model": one_of("msls", "pitts30k"),
-            "resize": optional(list_of(integer(16), 2)),
-            "layer": integer(0, 5),
-            "mask_threshold": number(ge=0, le=1),
-            "device": string(),
-            "weights": _OPT_STR,
-            "sha256": _OPT_STR,
-        },
-        "cvnet": {
-            "depth": one_of(50, 101),
-            "resize_max": _OPT_POS_INT,
-            "global_scales": list_of(number(gt=0)),
-            "device": string(),
-            "weights": _OPT_STR,
-            "sha256": _OPT_STR,
-        },
-        "delg": {
-            **_TORCH,
-            "model": one_of("r50-gld", "r50-gldv2clean"),
-            "scales": list_of(number(gt=0)),
-            "global_scales": list_of(number(gt=0)),
-            "score_threshold": optional(number()),
-            "iou": number(gt=0, le=1),
-            "output": one_of("local", "rrt"),
-        },
-        "patchnetvlad": {
-            "model": string(),
-            "num_clusters": _POS_INT,
-            "num_pcs": _POS_INT,
-            "patch_sizes": list_of(_POS_INT),
-            "strides": list_of(_POS_INT),
-            "vladv2": boolean(),
-            "resize": optional(list_of(_POS_INT, 2)),
-            "weights": _OPT_STR,
-            "random_init": boolean(),
-            "seed": integer(0),
-            "device": string(),
-        },
-        "sift": _SIFT,
-        "rootsift": _SIFT,
-        "orb": {
-            **_OPENCV,
-            "scale_factor": number(gt=1),
-            "n_levels": _POS_INT,
-            "edge_threshold": integer(0),
-            "fast_threshold": integer(0),
-        },
-        "akaze": {**_OPENCV, "threshold": number(gt=0)},
-        "aliked": {
-            **_TORCH,
-            "model": one_of("aliked-t16", "aliked-n16", "aliked-n16rot", "aliked-n32"),
-            "detection_threshold": number(),
-            "nms_radius": integer(0),
-        },
-        "disk": {**_TORCH, "window_size": _POS_INT, "score_threshold": number(ge=0)},
-        "xfeat": {**_TORCH, "detection_threshold": number(ge=0)},
-        "alike": {
-            **_TORCH,
-            "model": string(),
-            "detection_threshold": number(),
-            "nms_radius": integer(0),
-        },
-        "r2d2": {
-            **_TORCH,
-            "model": string(),
-            "threshold": number(ge=0, le=1),
-            "multiscale": boolean(),
-            "min_size": _POS_INT,
-            "max_size": _POS_INT,
-            "min_scale": number(ge=0),
-            "max_scale": number(gt=0),
-        },
-        "superpoint": {
-            **_TORCH,
-            "nms_radius": integer(0),
-            "keypoint_threshold": number(ge=0),
-            "remove_borders": integer(0),
-        },
-        "d2net": {**_TORCH, "multiscale": boolean()},
-        "loftr": {
-            "resize_max": _OPT_POS_INT,
-            "cache": one_of("backbone", "image"),
-            "model": one_of("outdoor", "indoor", "indoor_new"),
-            "device": string(),
-            "weights": _OPT_STR,
-            "sha256": _OPT_STR,
-        },
-    },
-    "matcher": {
-        "cvnet": {"device": string()},
-        "rrt": {"num_local": _POS_INT, "device": string()},
-        "pnv-mnn": {"device": string()},
-        "loftr": {
-            "model": one_of("outdoor", "indoor", "indoor_new"),
-            "match_threshold": number(ge=0, le=1),
-            "device": string(),
-            "weights": _OPT_STR,
-            "sha256": _OPT_STR,
-        },
-        "superglue": {
-            "model": one_of("outdoor", "indoor"),
-            "sinkhorn_iterations": _POS_INT,
-            "match_threshold": number(ge=0, le=1),
-            "device": string(),
-            "weights": _OPT_STR,
-            "sha256": _OPT_STR,
-        },
-        "mnn": {
-            "ratio": optional(number(gt=0, le=1)),
-            "distance": one_of("auto", "l2", "hamming"),
-            "device": string(),
-            "batch": any_of(one_of("auto"), boolean()),
-            "max_elements": _POS_INT,
-        },
-        "lightglue": {
-            "features": one_of("auto", "aliked", "disk", "xfeat"),
-            "filter_threshold": number(ge=0, le=1),
-            "adaptive": boolean(),
-            "depth_confidence": optional(number(ge=-1, le=1)),
-            "width_confidence": optional(number(ge=-1, le=1)),
-            "batch": any_of(one_of("auto"), boolean()),
-            "batch_size": _POS_INT,
-            "device": string(),
-            "weights": _OPT_STR,
-            "sha256": _OPT_STR,
-        },
-    },
-    "scorer": {
-        "cvnet": {
-            "depth": one_of(50, 101),
-            "mix": optional(number(ge=0)),
-            "device": string(),
-            "weights": _OPT_STR,
-            "sha256": _OPT_STR,
-        },
-        "rrt": {
-            "model": one_of("r50-gldv1", "r50-gldv2"),
-            "num_local": _POS_INT,
-            "probability": boolean(),
-            "device": string(),
-            "weights": _OPT_STR,
-            "sha256": _OPT_STR,
-        },
-        "pnv-ransac": _PNV_SCORER,
-        "pnv-rapid": _PNV_SCORER,
-        "ransac": _GEOMETRIC,
-        "affine": _GEOMETRIC,
-        "rapid": {"normalize": boolean()},
-        "count": {"normalize": boolean()},
-    },
+    kind: {t: spec.schema() for t, spec in specs.items()} for kind, specs in SPECS.items()
 }
 
 KINDS = {
@@ -516,3 +302,27 @@ def make_matcher(conf: dict):
 
 def make_scorer(conf: dict):
     return _load("scorer", conf)
+
+
+_MAKE = {"extractor": make_extractor, "matcher": make_matcher, "scorer": make_scorer}
+
+
+def build_method(
+    method: dict,
+    device: str | None = None,
+    seed: int | None = None,
+    parts: tuple[str, ...] = ("extractor", "matcher", "scorer"),
+) -> dict:
+    """Build the components of a parsed method (:func:`parse_method`): ``{kind: instance}`` for
+    each kind of ``parts``. ``device`` (when given) goes to every component whose spec takes a
+    device; ``seed`` (when given) to the scorer, which ignores it unless its spec takes one.
+    The one place where callers (re-ranking, figures, benchmarks) build a method."""
+    out = {}
+    for kind in parts:
+        conf = dict(method[kind])
+        if device is not None and SPECS[kind][conf["type"]].takes_device:
+            conf["device"] = str(device)
+        if seed is not None and kind == "scorer":
+            conf["seed"] = seed
+        out[kind] = _MAKE[kind](conf)
+    return out

@@ -23,6 +23,7 @@ from torch import nn
 from ...errors import ConfigError
 from ..torchbase import TorchExtractor
 from ..weights import load_checkpoint, load_state_dict_strict
+from .specs import SPECS
 
 # c1, c2, c3, c4, dim, single_head
 CONFIGS = {
@@ -132,13 +133,7 @@ class _ALIKENet(nn.Module):
 
 
 class ALIKE(TorchExtractor):
-    default_conf = {
-        **TorchExtractor.default_conf,
-        "model": "alike-t",
-        "max_keypoints": 2048,
-        "detection_threshold": -1.0,  # <= 0: top-k mode
-        "nms_radius": 2,
-    }
+    default_conf = SPECS["alike"].default_conf()
 
     def _build(self) -> nn.Module:
         model = self.conf["model"]

@@ -37,6 +37,7 @@ from ..torchbase import image_to_rgb
 from ..torchload import load_strict, resolve_external
 from ..weights import load_checkpoint
 from .cvnet_net import GLOBAL_DIM, PROJ_DIM, SCALES, CVNetRerank, scale_size
+from .specs import SPECS
 
 MEAN_BGR, STD_BGR = (0.406, 0.456, 0.485), (0.225, 0.224, 0.229)
 
@@ -91,14 +92,7 @@ def cvnet_inputs(f: Features) -> tuple[list[np.ndarray], np.ndarray, int]:
 
 
 class CVNet(Extractor):
-    default_conf = {
-        "depth": 50,
-        "resize_max": 512,  # None: the image's own size (official)
-        "global_scales": [0.70710677, 1.0, 1.4142135],
-        "device": "auto",
-        "weights": None,
-        "sha256": None,
-    }
+    default_conf = SPECS["cvnet"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

@@ -31,6 +31,7 @@ from ...errors import DataError
 from ..torchbase import TorchExtractor
 from ..torchload import load_strict, resolve_external
 from ..weights import load_checkpoint
+from .specs import SPECS
 
 _MEAN_BGR = (103.939, 116.779, 123.68)
 # VGG16 to conv4_3: (in, out, dilation) of each conv, 'M' max pool 2/2, 'A' avg pool 2/1
@@ -153,12 +154,7 @@ def load_d2net(path) -> D2NetModel:
 class D2Net(TorchExtractor):
     """D2-Net keypoints and 512-D descriptors; ``multiscale`` True: scales 0.5, 1, 2."""
 
-    default_conf = {
-        **TorchExtractor.default_conf,
-        "max_keypoints": 4096,
-        "resize_max": 1600,  # the official --max_edge
-        "multiscale": True,
-    }
+    default_conf = SPECS["d2net"].default_conf()
 
     def _build(self) -> nn.Module:
         path = resolve_external("d2net-tf", self.conf.get("weights"), self.conf.get("sha256"))

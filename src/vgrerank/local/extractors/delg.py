@@ -38,6 +38,7 @@ from ...imageio import resize_max
 from ..base import Features
 from ..torchbase import TorchExtractor, image_to_rgb
 from ..torchload import load_strict, resolve_external
+from .specs import SPECS
 
 # model -> (torchload.EXTERNAL name, official score_threshold of its config)
 MODELS = {"r50-gld": ("delg-r50-gld", 175.0), "r50-gldv2clean": ("delg-r50-gldv2clean", 454.6)}
@@ -189,17 +190,7 @@ def rrt_inputs(f: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class DELG(TorchExtractor):
-    default_conf = {
-        **TorchExtractor.default_conf,
-        "model": "r50-gld",
-        "max_keypoints": 1000,
-        "resize_max": 1024,  # the official max_image_size
-        "scales": [0.5, 0.7071, 1.0],  # official: 0.25, 0.3535, 0.5, 0.7071, 1.0, 1.4142, 2.0
-        "global_scales": [0.7071, 1.0],  # official: 0.7071, 1.0, 1.4142
-        "score_threshold": None,  # None: the model's official value
-        "iou": 1.0,
-        "output": "local",  # 'local' | 'rrt' (rrt_features: + extras global, scale)
-    }
+    default_conf = SPECS["delg"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         conf = {**self.default_conf, **(conf or {})}

@@ -16,6 +16,7 @@ import torch
 from ...errors import ConfigError, DataError
 from ..torchbase import TorchExtractor
 from ..weights import load_checkpoint, load_state_dict_strict
+from .specs import SPECS
 
 
 class ALIKED(TorchExtractor):
@@ -25,13 +26,7 @@ class ALIKED(TorchExtractor):
     maxima; > 0 keeps maxima above it, at most ``max_keypoints``.
     """
 
-    default_conf = {
-        **TorchExtractor.default_conf,
-        "model": "aliked-n16",
-        "max_keypoints": 2048,
-        "detection_threshold": -1.0,
-        "nms_radius": 2,
-    }
+    default_conf = SPECS["aliked"].default_conf()
 
     def _build(self) -> torch.nn.Module:
         from kornia.feature import ALIKED as KALIKED
@@ -57,12 +52,7 @@ class ALIKED(TorchExtractor):
 class DISK(TorchExtractor):
     """DISK (Tyszkiewicz et al. 2020), kornia's module with the 'depth' weights."""
 
-    default_conf = {
-        **TorchExtractor.default_conf,
-        "max_keypoints": 2048,
-        "window_size": 5,
-        "score_threshold": 0.0,
-    }
+    default_conf = SPECS["disk"].default_conf()
 
     def _build(self) -> torch.nn.Module:
         from kornia.feature import DISK as KDISK
@@ -89,11 +79,7 @@ class DISK(TorchExtractor):
 class XFeat(TorchExtractor):
     """XFeat (Potje et al. 2024) sparse keypoints, kornia's module."""
 
-    default_conf = {
-        **TorchExtractor.default_conf,
-        "max_keypoints": 4096,
-        "detection_threshold": 0.05,
-    }
+    default_conf = SPECS["xfeat"].default_conf()
 
     def _build(self) -> torch.nn.Module:
         from kornia.feature import XFeat as KXFeat

@@ -36,6 +36,7 @@ from ..base import Extractor, Features
 from ..torchbase import image_to_rgb, select_device
 from ..torchload import load_strict, resolve_external
 from ..weights import load_checkpoint
+from .specs import SPECS
 
 COARSE, FINE = 256, 128
 BACKBONE_DIM, IMAGE_DIM = COARSE + 16 * FINE, 64
@@ -96,14 +97,7 @@ def grid_keypoints(hc: int, wc: int, size: tuple[int, int]) -> np.ndarray:
 
 
 class LoFTR(Extractor):
-    default_conf = {
-        "resize_max": 640,
-        "cache": "backbone",  # 'backbone' (coarse + fine CNN maps) | 'image' (grayscale cells)
-        "model": "outdoor",
-        "device": "auto",
-        "weights": None,
-        "sha256": None,
-    }
+    default_conf = SPECS["loftr"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

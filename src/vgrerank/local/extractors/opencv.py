@@ -25,6 +25,7 @@ import numpy as np
 from ...errors import DataError
 from ...imageio import resize_max, to_gray
 from ..base import Extractor, Features
+from .specs import SPECS
 
 
 def _prepare(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float, float]:
@@ -94,14 +95,7 @@ class _OpenCVExtractor(Extractor):
 
 
 class SIFT(_OpenCVExtractor):
-    default_conf = {
-        "max_keypoints": 4096,
-        "resize_max": None,
-        "n_octave_layers": 3,
-        "contrast_threshold": 0.04,
-        "edge_threshold": 10.0,
-        "sigma": 1.6,
-    }
+    default_conf = SPECS["sift"].default_conf()
 
     def _detector(self):
         c = self.conf
@@ -122,6 +116,8 @@ class SIFT(_OpenCVExtractor):
 class RootSIFT(SIFT):
     """Arandjelovic & Zisserman 2012: L1-normalise SIFT, then take the square root."""
 
+    default_conf = SPECS["rootsift"].default_conf()
+
     def _describe(self, desc: np.ndarray) -> np.ndarray:
         desc = desc.astype(np.float32)
         l1 = np.abs(desc).sum(axis=1, keepdims=True)
@@ -129,14 +125,7 @@ class RootSIFT(SIFT):
 
 
 class ORB(_OpenCVExtractor):
-    default_conf = {
-        "max_keypoints": 4096,
-        "resize_max": None,
-        "scale_factor": 1.2,
-        "n_levels": 8,
-        "edge_threshold": 31,
-        "fast_threshold": 20,
-    }
+    default_conf = SPECS["orb"].default_conf()
     binary = True
 
     def _dim(self) -> int:
@@ -162,7 +151,7 @@ def _akaze_create(**kwargs):
 
 
 class AKAZE(_OpenCVExtractor):
-    default_conf = {"max_keypoints": 4096, "resize_max": None, "threshold": 0.001}
+    default_conf = SPECS["akaze"].default_conf()
     binary = True
 
     def _dim(self) -> int:

@@ -42,6 +42,7 @@ from torch import nn
 
 from ...errors import ConfigError, DataError
 from ..base import Extractor, Features
+from .specs import SPECS
 
 HF_URL = "https://huggingface.co/TobiasRobotics/Patch-NetVLAD/resolve/main/{}.pth.tar"
 _BILINEAR = Image.Resampling.BILINEAR  # as torchvision's Resize on PIL images
@@ -134,19 +135,7 @@ def load_weights(net: nn.Module, path: str | os.PathLike) -> None:
 
 
 class PatchNetVLAD(Extractor):
-    default_conf = {
-        "model": "mapillary_WPCA4096",  # official file name (without .pth.tar)
-        "num_clusters": 64,
-        "num_pcs": 4096,
-        "patch_sizes": [2, 5, 8],
-        "strides": [1, 1, 1],
-        "vladv2": False,
-        "resize": [640, 480],  # (w, h) or None: native size
-        "weights": None,
-        "random_init": False,  # tests only: random network when no weights are given
-        "seed": 0,
-        "device": "auto",
-    }
+    default_conf = SPECS["patchnetvlad"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

@@ -33,6 +33,7 @@ from torch import nn
 from ...errors import ConfigError, DataError
 from ..torchbase import TorchExtractor
 from ..weights import load_checkpoint, load_state_dict_strict
+from .specs import SPECS
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
@@ -175,17 +176,7 @@ class _R2D2Net(nn.Module):
 
 
 class R2D2(TorchExtractor):
-    default_conf = {
-        **TorchExtractor.default_conf,
-        "model": "r2d2_WASF_N16",
-        "max_keypoints": 5000,
-        "threshold": 0.7,  # reliability and repeatability thresholds
-        "multiscale": False,
-        "min_size": 256,
-        "max_size": 1024,
-        "min_scale": 0.0,
-        "max_scale": 1.0,
-    }
+    default_conf = SPECS["r2d2"].default_conf()
 
     def _build(self) -> nn.Module:
         model = self.conf["model"]

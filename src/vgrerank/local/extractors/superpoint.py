@@ -26,6 +26,7 @@ from torch import nn
 
 from ..torchbase import TorchExtractor
 from ..torchload import load_strict, resolve_external
+from .specs import SPECS
 
 _CHANNELS = (64, 64, 128, 128, 256)
 
@@ -97,13 +98,7 @@ class SuperPoint(TorchExtractor):
     """SuperPoint keypoints (``max_keypoints`` best above ``keypoint_threshold``) and 256-D
     descriptors on the grayscale image (ITU-R 601 luma of the RGB input, as OpenCV's)."""
 
-    default_conf = {
-        **TorchExtractor.default_conf,
-        "max_keypoints": 2048,
-        "nms_radius": 4,
-        "keypoint_threshold": 0.005,
-        "remove_borders": 4,
-    }
+    default_conf = SPECS["superpoint"].default_conf()
 
     def _build(self) -> nn.Module:
         net = SuperPointNet()

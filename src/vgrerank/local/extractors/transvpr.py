@@ -45,6 +45,7 @@ from ...errors import ConfigError
 from ..base import Extractor, Features
 from ..torchbase import image_to_rgb
 from ..torchload import load_strict, resolve_external
+from .specs import SPECS
 
 MODELS = {"msls": "transvpr-msls", "pitts30k": "transvpr-pitts30k"}
 DIM, HEADS, LAYERS, LEVELS, PATCH = 256, 4, 6, (1, 3, 5), 16
@@ -139,15 +140,7 @@ class TransVPRNet(nn.Module):
 
 
 class TransVPR(Extractor):
-    default_conf = {
-        "model": "msls",  # 'msls' | 'pitts30k'
-        "resize": [640, 480],  # (w, h), multiples of 16, or None
-        "layer": 3,
-        "mask_threshold": 0.02,
-        "device": "auto",
-        "weights": None,
-        "sha256": None,
-    }
+    default_conf = SPECS["transvpr"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..base import Features, Matcher
 from ..extractors.cvnet import cvnet_inputs
+from .specs import SPECS
 
 
 def _cells(f: Features) -> np.ndarray:
@@ -25,7 +26,7 @@ def _cells(f: Features) -> np.ndarray:
 
 
 class CVNetMatcher(Matcher):
-    default_conf = {"device": "auto"}
+    default_conf = SPECS["cvnet"].default_conf()
 
     def match(self, f0: Features, f1: Features) -> np.ndarray:
         d0, d1 = _cells(f0), _cells(f1)

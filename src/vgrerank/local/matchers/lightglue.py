@@ -36,6 +36,7 @@ from ...errors import ConfigError
 from ..base import Features, Matcher
 from ..torchbase import select_device
 from ..weights import load_checkpoint, load_state_dict_strict, resolve_weights
+from .specs import SPECS
 
 WEIGHT_NAMES = {
     "aliked": "lightglue-aliked",
@@ -64,18 +65,7 @@ def _remap_state_dict(sd: dict, n_layers: int) -> dict:
 
 
 class LightGlue(Matcher):
-    default_conf = {
-        "features": "aliked",
-        "filter_threshold": 0.1,
-        "adaptive": True,  # kornia's depth/width confidences; False disables both (batchable)
-        "depth_confidence": None,  # None: kornia's value for the features (used when adaptive)
-        "width_confidence": None,
-        "batch": "auto",  # match_many batching (adaptive: false only); 'auto': not on CPU
-        "batch_size": 16,
-        "device": "auto",
-        "weights": None,
-        "sha256": None,
-    }
+    default_conf = SPECS["lightglue"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

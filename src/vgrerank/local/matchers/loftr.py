@@ -21,6 +21,7 @@ from ...errors import ConfigError
 from ..base import Features, Matcher, PointMatches
 from ..extractors.loftr import BACKBONE_DIM, COARSE, IMAGE_DIM, build_loftr, from_rows
 from ..torchbase import select_device
+from .specs import SPECS
 
 
 def grid_shape(f: Features) -> tuple[int, int]:
@@ -36,13 +37,7 @@ def grid_shape(f: Features) -> tuple[int, int]:
 
 
 class LoFTR(Matcher):
-    default_conf = {
-        "model": "outdoor",
-        "match_threshold": 0.2,  # coarse confidence threshold (kornia's match_coarse.thr)
-        "device": "auto",
-        "weights": None,
-        "sha256": None,
-    }
+    default_conf = SPECS["loftr"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

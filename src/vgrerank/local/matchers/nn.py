@@ -25,16 +25,11 @@ import torch
 from ...device import resolve_device
 from ...errors import ConfigError
 from ..base import Features, Matcher
+from .specs import SPECS
 
 
 class MutualNN(Matcher):
-    default_conf = {
-        "ratio": None,
-        "distance": "auto",
-        "device": "auto",
-        "batch": "auto",
-        "max_elements": 2**25,
-    }
+    default_conf = SPECS["mnn"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

@@ -19,6 +19,7 @@ import torch
 from ...device import resolve_device
 from ...errors import ConfigError, DataError
 from ..base import Features, Matcher
+from .specs import SPECS
 
 
 def patch_sizes(f: Features) -> np.ndarray:
@@ -72,7 +73,7 @@ def match_scales(
 
 
 class PatchMutualNN(Matcher):
-    default_conf = {"device": "auto"}
+    default_conf = SPECS["pnv-mnn"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

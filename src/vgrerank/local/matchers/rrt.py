@@ -14,10 +14,11 @@ import numpy as np
 
 from ..base import Features, Matcher
 from ..extractors.delg import rrt_inputs
+from .specs import SPECS
 
 
 class RRTMatcher(Matcher):
-    default_conf = {"num_local": 500, "device": "auto"}
+    default_conf = SPECS["rrt"].default_conf()
 
     def match(self, f0: Features, f1: Features) -> np.ndarray:
         n = int(self.conf["num_local"])

@@ -30,6 +30,7 @@ from ...errors import ConfigError
 from ..base import Features, Matcher
 from ..torchbase import select_device
 from ..torchload import load_strict, resolve_external
+from .specs import SPECS
 
 DIM, HEADS, LAYERS = 256, 4, 18
 
@@ -135,14 +136,7 @@ def mutual_matches(log_p: torch.Tensor, threshold: float) -> torch.Tensor:
 
 
 class SuperGlue(Matcher):
-    default_conf = {
-        "model": "outdoor",  # weights: superglue_outdoor.pth | superglue_indoor.pth
-        "sinkhorn_iterations": 100,
-        "match_threshold": 0.2,
-        "device": "auto",
-        "weights": None,
-        "sha256": None,
-    }
+    default_conf = SPECS["superglue"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

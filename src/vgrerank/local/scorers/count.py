@@ -6,10 +6,11 @@ Conf ``normalize``: False -> score = number of matches; True -> matches / query 
 from __future__ import annotations
 
 from ..base import Features, Score, Scorer
+from .specs import SPECS
 
 
 class MatchCountScorer(Scorer):
-    default_conf = {"normalize": False}
+    default_conf = SPECS["count"].default_conf()
 
     def score(self, kpts0, kpts1, f0: Features, f1: Features, matches=None) -> Score:
         n = len(kpts0)

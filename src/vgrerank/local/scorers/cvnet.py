@@ -30,16 +30,11 @@ from ...device import resolve_device
 from ...errors import ConfigError, DataError
 from ..base import Features, Score, Scorer
 from ..extractors.cvnet import cvnet_inputs, load_cvnet
+from .specs import SPECS
 
 
 class CVNetScorer(Scorer):
-    default_conf = {
-        "depth": 50,
-        "mix": 0.5,  # None: the verification probability alone
-        "device": "auto",
-        "weights": None,
-        "sha256": None,
-    }
+    default_conf = SPECS["cvnet"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)

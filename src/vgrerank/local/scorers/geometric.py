@@ -27,6 +27,7 @@ import numpy as np
 from ...errors import ConfigError, DataError
 from ..base import Features, Score, Scorer
 from . import COLLINEAR, NO_MODEL, TOO_FEW_MATCHES, DegenerateScore
+from .specs import SPECS
 
 METHODS = {
     "magsac": cv2.USAC_MAGSAC,
@@ -42,14 +43,6 @@ METHODS = {
 
 
 class _GeometricScorer(Scorer):
-    default_conf = {
-        "method": "magsac",
-        "threshold": 3.0,
-        "confidence": 0.999,
-        "max_iters": 10000,
-        "seed": 0,
-        "normalize": False,
-    }
     min_matches = 4
     methods = METHODS
 
@@ -112,6 +105,8 @@ def _collinear(p: np.ndarray) -> bool:
 class HomographyScorer(_GeometricScorer):
     """8-DoF homography mapping query keypoints to candidate keypoints."""
 
+    default_conf = SPECS["ransac"].default_conf()
+
     min_matches = 4
 
     def _fit(self, p0, p1):
@@ -127,6 +122,8 @@ class HomographyScorer(_GeometricScorer):
 
 class AffineScorer(_GeometricScorer):
     """6-DoF affine model (``cv2.estimateAffine2D``); the model is returned as 3x3."""
+
+    default_conf = SPECS["affine"].default_conf()
 
     min_matches = 3
     methods = METHODS

@@ -37,6 +37,7 @@ from ...errors import DataError
 from ..base import Features, PointMatches, Score, Scorer
 from ..matchers.patchnetvlad import patch_sizes, scale_blocks
 from . import TOO_FEW_MATCHES, DegenerateScore
+from .specs import SPECS
 
 
 def _grid(f: Features, rows: np.ndarray) -> np.ndarray:
@@ -54,7 +55,6 @@ def _spacing(f: Features, rows: np.ndarray) -> float:
 
 class _PatchScorer(Scorer):
     min_matches = 0  # a pair with fewer matches in every scale is degenerate (0: never)
-    default_conf = {"weights": None, "threshold": 1.5, "device": "auto", "seed": 0}
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)
@@ -98,6 +98,7 @@ class _PatchScorer(Scorer):
 
 
 class PatchRansacScorer(_PatchScorer):
+    default_conf = SPECS["pnv-ransac"].default_conf()
     min_matches = 4
 
     def _scale(self, f0, f1, rows0, i0, i1):
@@ -115,6 +116,8 @@ class PatchRansacScorer(_PatchScorer):
 
 
 class PatchRapidScorer(_PatchScorer):
+    default_conf = SPECS["pnv-rapid"].default_conf()
+
     def _scale(self, f0, f1, rows0, i0, i1):
         if not len(i0):
             return 0.0, 0

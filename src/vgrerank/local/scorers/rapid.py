@@ -19,10 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Features, Score, Scorer
+from .specs import SPECS
 
 
 class RapidSpatialScorer(Scorer):
-    default_conf = {"normalize": True}
+    default_conf = SPECS["rapid"].default_conf()
 
     def score(self, kpts0, kpts1, f0: Features, f1: Features, matches=None) -> Score:
         p0 = np.asarray(kpts0, dtype=np.float64).reshape(-1, 2)

@@ -35,6 +35,7 @@ from ..base import Features, Score, Scorer
 from ..extractors.delg import rrt_inputs
 from ..torchload import load_strict, resolve_external
 from ..weights import load_checkpoint
+from .specs import SPECS
 
 MODELS = {"r50-gldv1": "rrt-r50-gldv1", "r50-gldv2": "rrt-r50-gldv2"}
 SCALE_BINS = [0.5, 0.70710677, 1.0, 1.41421354, 2.0, 2.82842708, 4.0]  # RRT's dataset.py
@@ -89,14 +90,7 @@ def official_state_dict(obj, path) -> dict:
 
 
 class RRTScorer(Scorer):
-    default_conf = {
-        "model": "r50-gldv1",  # pairs with DELG r50-gld; r50-gldv2 with r50-gldv2clean
-        "num_local": 500,
-        "probability": False,
-        "device": "auto",
-        "weights": None,
-        "sha256": None,
-    }
+    default_conf = SPECS["rrt"].default_conf()
 
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)
