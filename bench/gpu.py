@@ -46,7 +46,7 @@ from vgrerank.device import resolve_device
 from vgrerank.errors import ConfigError
 from vgrerank.globaldesc.registry import get_global_preset, make_global
 from vgrerank.imageio import load_image, resize_max
-from vgrerank.local.registry import make_extractor, make_matcher, make_scorer, parse_method
+from vgrerank.local.registry import build_method, parse_method
 from vgrerank.rerank_core import score_candidates
 from vgrerank.retrieval import search
 
@@ -212,8 +212,8 @@ def bench_rerank(s: dict, dev: torch.device) -> float:
         f"rerank images: {len(queries)} queries, {len(db)} candidates each, {source}, longer "
         f"side {s['side']} px ({time.perf_counter() - t:.1f} s to load)"
     )
-    ext = make_extractor({**method["extractor"], "device": str(dev)})
-    scorer = make_scorer({**method["scorer"], "seed": 0})
+    built = build_method(method, device=str(dev), seed=0, parts=("extractor", "scorer"))
+    ext, scorer = built["extractor"], built["scorer"]
     ext(queries[0])  # warm-up
     sync(dev)
     t = time.perf_counter()
@@ -230,7 +230,8 @@ def bench_rerank(s: dict, dev: torch.device) -> float:
     ]
     result = float("nan")
     for label, extra in variants:
-        matcher = make_matcher({**method["matcher"], **extra, "device": str(dev)})
+        variant = {**method, "matcher": {**method["matcher"], **extra}}
+        matcher = build_method(variant, device=str(dev), parts=("matcher",))["matcher"]
         score_candidates(ext(queries[0]), cands[:1], matcher, scorer)  # warm-up
         t_ext = t_match = t_score = 0.0
         top = []

@@ -53,9 +53,7 @@ from vgrerank.datasets.readers import read_vg_dataset  # noqa: E402
 from vgrerank.errors import ConfigError  # noqa: E402
 from vgrerank.imageio import load_image  # noqa: E402
 from vgrerank.local.registry import (  # noqa: E402
-    make_extractor,
-    make_matcher,
-    make_scorer,
+    build_method,
     parse_method,
 )
 from vgrerank.rerank_core import score_candidates  # noqa: E402
@@ -92,11 +90,8 @@ class Models:
     def _get(self, kind: str, conf: dict):
         key = (kind, repr(sorted(conf.items())))
         if key not in self.objs:
-            conf = {k: v for k, v in conf.items() if k != "tag"}
-            if kind != "scorer":
-                conf["device"] = "cpu"
-            make = {"extractor": make_extractor, "matcher": make_matcher, "scorer": make_scorer}
-            self.objs[key] = make[kind](conf)
+            device = None if kind == "scorer" else "cpu"
+            self.objs[key] = build_method({kind: conf}, device=device, parts=(kind,))[kind]
         return self.objs[key]
 
     def method(self, name: str):

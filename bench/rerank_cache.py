@@ -88,9 +88,8 @@ CASES = {
 
 def run_case(name: str, method: str, n_queries: int, k: int) -> dict:
     conf = registry.parse_method(method)
-    extractor = registry.make_extractor(conf["extractor"])
-    matcher = registry.make_matcher(conf["matcher"])
-    scorer = registry.make_scorer(conf["scorer"])
+    built = registry.build_method(conf)
+    extractor, matcher, scorer = built["extractor"], built["matcher"], built["scorer"]
 
     queries, db_images, source = load_images(n_queries)
     rng = np.random.default_rng(0)

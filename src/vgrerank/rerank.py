@@ -48,7 +48,7 @@ from .evaluate import rerank_predictions
 from .io.atomic import atomic_path
 from .io.local_h5 import FeatureStore
 from .io.provenance import provenance
-from .local.registry import PARAMS, make_matcher, make_scorer
+from .local.registry import build_method
 from .rerank_core import rerank_order, score_candidates
 from .retrieval import read_retrieval
 
@@ -138,11 +138,8 @@ def rerank(
     from .device import resolve_device
 
     used = resolve_device(device)  # ConfigError naming `device` before any work
-    mconf = {**method["matcher"], "device": str(used)}
-    sconf = {**method["scorer"], "seed": seed}
-    if "device" in PARAMS["scorer"].get(sconf.get("type"), {}):  # torch scorers (Patch-NetVLAD)
-        sconf["device"] = str(used)
-    matcher, scorer = make_matcher(mconf), make_scorer(sconf)
+    built = build_method(method, device=str(used), seed=seed, parts=("matcher", "scorer"))
+    matcher, scorer = built["matcher"], built["scorer"]
     rows = []
     degenerate: Counter[str] = Counter()
     num_pairs = 0

@@ -11,7 +11,7 @@ from ..datasets.base import Dataset
 from ..imageio import load_image
 from ..io.local_h5 import FeatureStore
 from ..local.base import matched_points
-from ..local.registry import make_matcher, make_scorer
+from ..local.registry import build_method
 from ..rerank import read_rerank, reranked_predictions
 from ..retrieval import read_retrieval
 from .figures import keypoint_figure, matches_figure, prediction_strips
@@ -78,7 +78,8 @@ def make_figures(
         with FeatureStore(run["queries_h5"]) as qs, FeatureStore(run["database_h5"]) as dbs:
             qname = ret.query_names[qi]
             qf = qs[qname]
-            matcher, scorer = make_matcher(method["matcher"]), make_scorer(method["scorer"])
+            built = build_method(method, parts=("matcher", "scorer"))
+            matcher, scorer = built["matcher"], built["scorer"]
             qimg = load_image(ds.root / qname)
             for label, j in (
                 ("before (retrieval top-1)", before[qi, 0]),
