@@ -1,7 +1,8 @@
 """Torch plumbing for networks written here from their papers (SuperPoint, SuperGlue).
 
-* :data:`EXTERNAL`: weight files the user downloads from the official URL (no wheel ships them
-  and their sha256 is not pinned here); :func:`resolve_external` finds one from the method's
+* :data:`EXTERNAL`: the weight files of :data:`vgrerank.local.weights.WEIGHTS` the user downloads
+  from the official URL whose sha256 is not pinned (derived from that one table);
+  :func:`resolve_external` finds one from the method's
   ``weights`` conf key or at ``$VGRERANK_WEIGHTS_DIR/<file>``, with a
   :class:`~vgrerank.errors.ConfigError` naming the file, the URL and the licence when absent.
   A ``sha256`` conf key, when given, is checked (:func:`vgrerank.local.weights.verify_sha256`).
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from .weights import (
+    WEIGHTS,
     WEIGHTS_DIR_ENV,
     WeightFile,
     load_checkpoint,
@@ -24,90 +26,8 @@ from .weights import (
     verify_sha256,
 )
 
-_MAGICLEAP = "https://github.com/magicleap/SuperGluePretrainedNetwork/raw/master/models/weights/{}"
-_MAGICLEAP_LIC = (
-    "Magic Leap SuperGlue licence: academic or non-commercial research use only; "
-    "never shipped with vg-rerank"
-)
-
-EXTERNAL: dict[str, WeightFile] = {
-    w.name: w
-    for w in (
-        WeightFile(
-            name,
-            f"superglue/{file}",
-            "",
-            _MAGICLEAP_LIC,
-            _MAGICLEAP.format(file),
-        )
-        for name, file in (
-            ("superpoint", "superpoint_v1.pth"),
-            ("superglue-outdoor", "superglue_outdoor.pth"),
-            ("superglue-indoor", "superglue_indoor.pth"),
-        )
-    )
-}
-# D2-Net (mihaidusmanu/d2-net; the README's link, formerly https://dsmn.ml/files/d2-net/...)
-EXTERNAL["d2net-tf"] = WeightFile(
-    "d2net-tf",
-    "d2net/d2_tf.pth",
-    "",
-    "BSD-3-Clause-Clear (the Clear BSD License of mihaidusmanu/d2-net)",
-    "https://dusmanu.com/files/d2-net/d2_tf.pth",
-)
-# LoFTR (zju3dv/LoFTR, Apache-2.0, SenseTime): kornia's mirror of the official checkpoints
-# (the authors' Google Drive folder in zju3dv/LoFTR's README: outdoor_ds.ckpt, indoor_ds.ckpt,
-# indoor_ds_new.ckpt)
-for _model in ("outdoor", "indoor", "indoor_new"):
-    _file = f"loftr_{_model.replace('_new', '_ds_new')}.ckpt"
-    EXTERNAL[f"loftr-{_model}"] = WeightFile(
-        f"loftr-{_model}",
-        f"loftr/{_file}",
-        "",
-        "Apache-2.0 (zju3dv/LoFTR, SenseTime)",
-        f"https://huggingface.co/kornia/loftr/resolve/main/{_file}",
-    )
-# DELG (tensorflow/models research/delf, Apache-2.0): the URL is the official TF SavedModel;
-# the file here is its conversion (vgrerank.local.extractors.delg: python -m ... <dir> <out>)
-for _model, _stamp in (("gld", "20200814"), ("gldv2clean", "20200914")):
-    EXTERNAL[f"delg-r50-{_model}"] = WeightFile(
-        f"delg-r50-{_model}",
-        f"delg/r50delg_{_model}_{_stamp}.pth",
-        "",
-        "Apache-2.0 (tensorflow/models, research/delf)",
-        f"https://storage.googleapis.com/delf/r50delg_{_model}_{_stamp}.tar.gz",
-    )
-# Reranking Transformer (uvavision/RerankingTransformer, GPL-3.0): checkpoints in the repository
-for _model in ("gldv1", "gldv2"):
-    EXTERNAL[f"rrt-r50-{_model}"] = WeightFile(
-        f"rrt-r50-{_model}",
-        f"rrt/r50_{_model}.pt",
-        "",
-        "GPL-3.0 (uvavision/RerankingTransformer; never shipped with vg-rerank)",
-        "https://github.com/uvavision/RerankingTransformer/raw/main/RRT_GLD/rrt_gld_ckpts/"
-        f"r50_{_model}.pt",
-    )
-# TransVPR (RuotongWANG/TransVPR-model-implementation; plain state_dicts in the repository)
-for _model, _file in (("msls", "TransVPR_MSLS.pth"), ("pitts30k", "TransVPR_Pitts30k.pth")):
-    EXTERNAL[f"transvpr-{_model}"] = WeightFile(
-        f"transvpr-{_model}",
-        f"transvpr/{_file}",
-        "",
-        "no licence stated (RuotongWANG/TransVPR-model-implementation has no LICENSE file: all "
-        "rights reserved; research use at your own judgement; never shipped with vg-rerank)",
-        f"https://github.com/RuotongWANG/TransVPR-model-implementation/raw/main/{_file}",
-    )
-# CVNet (sungonce/CVNet; {'model_state': state_dict}, from the authors' Google Drive folder)
-for _depth in (50, 101):
-    EXTERNAL[f"cvnet-r{_depth}"] = WeightFile(
-        f"cvnet-r{_depth}",
-        f"cvnet/CVPR2022_CVNet_R{_depth}.pyth",
-        "",
-        "no licence stated (sungonce/CVNet has no LICENSE file: all rights reserved; its pycls "
-        "files carry Facebook's MIT header; never shipped with vg-rerank)",
-        "https://drive.google.com/drive/folders/1gMbZ8JlTyPlH2-6HW5NHRe58LmKfJybx "
-        f"(file CVPR2022_CVNet_R{_depth}.pyth)",
-    )
+# the user-downloaded official checkpoints whose sha256 is not pinned (a subset of WEIGHTS)
+EXTERNAL: dict[str, WeightFile] = {n: w for n, w in WEIGHTS.items() if not w.pinned}
 
 # BatchNorm counters: old checkpoints (e.g. SuperGlue's) may lack them; they are not learned
 OPTIONAL_SUFFIXES = ("num_batches_tracked",)

