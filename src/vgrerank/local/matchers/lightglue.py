@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
-from ..base import Features, Matcher
-from ..torchbase import select_device
-from ..weights import load_checkpoint, load_state_dict_strict, resolve_weights
+from ..base import Features
+from ..torchbase import TorchMatcher
+from ..weights import load_checkpoint, load_state_dict_strict
 from .specs import SPECS
 
 WEIGHT_NAMES = {
@@ -64,11 +64,10 @@ def _remap_state_dict(sd: dict, n_layers: int) -> dict:
     return out
 
 
-class LightGlue(Matcher):
+class LightGlue(TorchMatcher):
     default_conf = SPECS["lightglue"].default_conf()
 
-    def __init__(self, conf: dict | None = None) -> None:
-        super().__init__(conf)
+    def _build(self) -> torch.nn.Module:
         from kornia.feature import LightGlue as KLightGlue
 
         feats = self.conf["features"]
@@ -93,15 +92,12 @@ class LightGlue(Matcher):
                 )
             kconf["depth_confidence"] = -1
             kconf["width_confidence"] = -1
-        self.device = select_device(self.conf.get("device"))
         net = KLightGlue(features=None, **kconf)
-        path = resolve_weights(
-            WEIGHT_NAMES[feats], self.conf.get("weights"), self.conf.get("sha256")
-        )
+        path = self._weights_path(WEIGHT_NAMES[feats])
         sd = _remap_state_dict(load_checkpoint(path), net.conf.n_layers)
         load_state_dict_strict(net, sd, path, derived=("confidence_thresholds",))
-        self.net = net.to(self.device).eval()
         self.input_dim = net.conf.input_dim
+        return net
 
     # -- helpers ---------------------------------------------------------------------------
     def _check(self, f: Features, which: str) -> None:

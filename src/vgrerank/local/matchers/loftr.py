@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
-from ..base import Features, Matcher, PointMatches
+from ..base import Features, PointMatches
 from ..extractors.loftr import BACKBONE_DIM, COARSE, IMAGE_DIM, build_loftr, from_rows
-from ..torchbase import select_device
+from ..torchbase import TorchMatcher
 from .specs import SPECS
 
 
@@ -36,15 +36,12 @@ def grid_shape(f: Features) -> tuple[int, int]:
     return n // wc, wc
 
 
-class LoFTR(Matcher):
+class LoFTR(TorchMatcher):
     default_conf = SPECS["loftr"].default_conf()
 
-    def __init__(self, conf: dict | None = None) -> None:
-        super().__init__(conf)
+    def _build(self) -> torch.nn.Module:
         c = self.conf
-        self.device = select_device(c.get("device"))
-        net = build_loftr(c["model"], c.get("weights"), c.get("sha256"), c["match_threshold"])
-        self.net = net.to(self.device)
+        return build_loftr(c["model"], c.get("weights"), c.get("sha256"), c["match_threshold"])
 
     def features(self, f: Features) -> dict:
         """kornia's ``extract_features`` dict (position-encoded coarse map, fine map) of ``f``."""

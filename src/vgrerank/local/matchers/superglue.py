@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from ..base import Features, Matcher
-from ..torchbase import select_device
-from ..torchload import load_strict, resolve_external
+from ..base import Features
+from ..torchbase import TorchMatcher
+from ..torchload import load_strict
 from .specs import SPECS
 
 DIM, HEADS, LAYERS = 256, 4, 18
@@ -135,19 +135,14 @@ def mutual_matches(log_p: torch.Tensor, threshold: float) -> torch.Tensor:
     return torch.stack([i[keep], j[keep]], -1)
 
 
-class SuperGlue(Matcher):
+class SuperGlue(TorchMatcher):
     default_conf = SPECS["superglue"].default_conf()
 
-    def __init__(self, conf: dict | None = None) -> None:
-        super().__init__(conf)
+    def _build(self) -> nn.Module:
         model = self.conf["model"]
         if model not in ("outdoor", "indoor"):
             raise ConfigError(f"superglue.model: {model!r} is not 'outdoor' or 'indoor'")
-        path = resolve_external(
-            f"superglue-{model}", self.conf.get("weights"), self.conf.get("sha256")
-        )
-        self.device = select_device(self.conf.get("device"))
-        self.net = load_strict(SuperGlueNet(), path).to(self.device).eval()
+        return load_strict(SuperGlueNet(), self._weights_path(f"superglue-{model}"))
 
     def match(self, f0: Features, f1: Features) -> np.ndarray:
         for which, f in (("first", f0), ("second", f1)):

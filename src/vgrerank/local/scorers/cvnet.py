@@ -26,25 +26,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...device import resolve_device
 from ...errors import ConfigError, DataError
-from ..base import Features, Score, Scorer
+from ..base import Features, Score
 from ..extractors.cvnet import cvnet_inputs, load_cvnet
+from ..torchbase import TorchScorer
 from .specs import SPECS
 
 
-class CVNetScorer(Scorer):
+class CVNetScorer(TorchScorer):
     default_conf = SPECS["cvnet"].default_conf()
 
-    def __init__(self, conf: dict | None = None) -> None:
-        super().__init__(conf)
+    def _build(self) -> torch.nn.Module:
         mix = self.conf["mix"]
         if mix is not None and not (isinstance(mix, int | float) and mix >= 0):
             raise ConfigError(f"cvnet.mix: expected None or a number >= 0, got {mix!r}")
-        self.device = resolve_device(self.conf["device"])
         net = load_cvnet(self.conf["depth"], self.conf.get("weights"), self.conf.get("sha256"))
         del net.encoder_q, net.conv2ds  # the per-image part runs in the extractor
-        self.net = net.to(self.device)
+        return net
 
     def _inputs(self, f: Features):
         maps, glob, depth = cvnet_inputs(f)

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...device import resolve_device
 from ...errors import ConfigError, DataError
-from ..base import Features, Score, Scorer
+from ..base import Features, Score
 from ..extractors.delg import rrt_inputs
-from ..torchload import load_strict, resolve_external
+from ..torchbase import TorchScorer
+from ..torchload import load_strict
 from ..weights import load_checkpoint
 from .specs import SPECS
 
@@ -89,19 +89,15 @@ def official_state_dict(obj, path) -> dict:
     raise DataError(f"{path}: not an RRT checkpoint (expected {{'state': state_dict}})")
 
 
-class RRTScorer(Scorer):
+class RRTScorer(TorchScorer):
     default_conf = SPECS["rrt"].default_conf()
 
-    def __init__(self, conf: dict | None = None) -> None:
-        super().__init__(conf)
+    def _build(self) -> nn.Module:
         if self.conf["model"] not in MODELS:
             raise ConfigError(f"rrt.model: {self.conf['model']!r} is not one of {sorted(MODELS)}")
-        path = resolve_external(
-            MODELS[self.conf["model"]], self.conf.get("weights"), self.conf.get("sha256")
-        )
-        self.device = resolve_device(self.conf["device"] or "auto")
+        path = self._weights_path(MODELS[self.conf["model"]])
         sd = official_state_dict(load_checkpoint(path), path)
-        self.net = load_strict(MatchERT(), path, state_dict=sd).to(self.device).eval()
+        return load_strict(MatchERT(), path, state_dict=sd)
 
     def _inputs(self, f: Features):
         local, scales, g = rrt_inputs(f)
