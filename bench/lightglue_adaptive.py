@@ -56,12 +56,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from vgrerank.datasets.names import parse_name  # noqa: E402
-from vgrerank.local.registry import (  # noqa: E402
-    get_preset,
-    make_extractor,
-    make_matcher,
-    make_scorer,
-)
+from vgrerank.local.registry import build_method, get_preset  # noqa: E402
 from vgrerank.rerank_core import rerank_order  # noqa: E402
 
 EXTRACTOR = "aliked-k512"
@@ -143,7 +138,9 @@ def rendered_data(k: int, n_queries: int, tmp: Path):
     write_dataset(conf, tmp, progress=False)
     ds = read_vg_dataset("synthcity", tmp, ["night"])
     db, qs = ds.database, ds.queries["night"]
-    ext = make_extractor({**get_preset("extractor", EXTRACTOR), "device": "cpu"})
+    ext = build_method(
+        {"extractor": get_preset("extractor", EXTRACTOR)}, device="cpu", parts=("extractor",)
+    )["extractor"]
     feats: dict[int, object] = {}
     queries, shortlists, positives = [], [], []
     for qi in range(len(qs)):
@@ -185,14 +182,16 @@ def main() -> None:
     matchers = {}
     for mode in modes:
         conf, batched = matcher_conf(mode)
-        m = make_matcher({k: v for k, v in conf.items() if k != "tag"})
+        m = build_method({"matcher": conf}, parts=("matcher",))["matcher"]
         kc = m.net.conf
         print(
             f"  {mode}: depth_confidence {kc.depth_confidence}, width_confidence "
             f"{kc.width_confidence}, {'match_many, batch ' + str(m.conf['batch_size']) if batched else 'one pair at a time'}"
         )
         matchers[mode] = (m, batched)
-    scorer = make_scorer({**get_preset("scorer", "magsac"), "seed": 0})
+    scorer = build_method({"scorer": get_preset("scorer", "magsac")}, seed=0, parts=("scorer",))[
+        "scorer"
+    ]
     m0, _ = matchers["full"]
     m0.match(queries[0], shortlists[0][0])  # warm-up
 
