@@ -48,9 +48,9 @@ def need(path: Path) -> Path:
 
 
 def need_weights(*names: str) -> None:
-    """Skip unless the named weight files (``vgrerank.local.weights.WEIGHTS``) are installed."""
+    """Skip unless the named weight files (``vgrerank.weights.WEIGHTS``) are installed."""
     from vgrerank.errors import ConfigError, DataError
-    from vgrerank.local.weights import resolve_weights
+    from vgrerank.weights import resolve_weights
 
     for name in names:
         try:

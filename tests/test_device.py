@@ -50,7 +50,7 @@ def _no_cuda(monkeypatch) -> None:
 
 def _need_weights(*names: str) -> None:
     from vgrerank.errors import DataError
-    from vgrerank.local.weights import resolve_weights
+    from vgrerank.weights import resolve_weights
 
     for name in names:
         try:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from vgrerank import weights as W
 from vgrerank.errors import ConfigError, DataError
-from vgrerank.local import weights as W
 from vgrerank.local.base import Features
 from vgrerank.local.registry import make_extractor, make_matcher, parse_method
 

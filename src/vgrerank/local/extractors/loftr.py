@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError, DataError
+from ...weights import load_checkpoint
 from ..base import Extractor, Features
 from ..torchbase import image_to_rgb, select_device
 from ..torchload import load_strict, resolve_external
-from ..weights import load_checkpoint
 from .specs import SPECS
 
 COARSE, FINE = 256, 128

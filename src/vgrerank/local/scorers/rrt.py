@@ -30,11 +30,11 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError, DataError
+from ...weights import load_checkpoint
 from ..base import Features, Score
 from ..extractors.delg import rrt_inputs
 from ..torchbase import TorchScorer
 from ..torchload import load_strict
-from ..weights import load_checkpoint
 from .specs import SPECS
 
 MODELS = {"r50-gldv1": "rrt-r50-gldv1", "r50-gldv2": "rrt-r50-gldv2"}

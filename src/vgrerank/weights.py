@@ -28,7 +28,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from .errors import ConfigError, DataError
 
 WEIGHTS_DIR_ENV = "VGRERANK_WEIGHTS_DIR"
 
