@@ -1,8 +1,27 @@
-# Query-set builder: photos of a bounding box (Flickr, or a local folder) -> indoor/outdoor ->
-# day/night -> near-duplicates -> reviewer corrections -> geotag check -> a query split in the
-# standard layout (<root>/images/test/queries_<split>), benchmarked like any other split.
-# Every stage writes a table keyed by photo_id (results/<ds>/builder/<split>/<stage>.parquet):
-# a stage lists the photos that reached it, with keep/reason, so the funnel is auditable.
+# Query-set builder: photos of a bounding box (Flickr, or a local folder) -> the filter stages of
+# vgrerank.builder.stages.STAGES in order (indoor/outdoor -> day/night -> near-duplicates ->
+# reviewer corrections -> geotag check) -> a query split in the standard layout
+# (<root>/images/test/queries_<split>), benchmarked like any other split. Every stage writes a
+# table keyed by photo_id (results/<ds>/builder/<split>/<table>.parquet) listing the photos that
+# reached it, with keep/reason, so the funnel is auditable. Paths come from the stage list:
+# adding a stage is an entry there, its rule here, its script and library function.
+from vgrerank.builder.stages import (
+    STAGES,
+    model_stages,
+    previous_table,
+    split_dir,
+    stage,
+    stage_benchmark,
+    stage_log,
+    stage_table,
+    stage_tables,
+)
+
+
+def stage_conf(name):
+    """Params function: the built split's conf of stage ``name`` (its Stage.conf key)."""
+    key = stage(name).conf
+    return lambda wc: canonical(build_conf(wc.dataset, wc.split)[key])
 
 
 rule builder_collection:
@@ -62,7 +81,7 @@ rule builder_train:
     benchmark:
         "benchmarks/builder/{dataset}/train_{task}.tsv"
     wildcard_constraints:
-        task="daynight|indoor",
+        task="|".join(model_stages()),
     conda:
         ENV
     threads: 2
@@ -83,11 +102,11 @@ rule builder_fetch:
         collection=collection_input,
         ready=database_ready,
     output:
-        "results/{dataset}/builder/{split}/photos.parquet",
+        stage_table("fetch"),
     log:
-        "logs/builder/{dataset}/{split}/fetch.log",
+        stage_log("fetch"),
     benchmark:
-        "benchmarks/builder/{dataset}/{split}/fetch.tsv"
+        stage_benchmark("fetch")
     conda:
         ENV
     threads: 1
@@ -95,7 +114,7 @@ rule builder_fetch:
         mem_mb=2000,
         runtime=240,
     params:
-        source=lambda wc: canonical(build_source(wc)),
+        source=stage_conf("fetch"),
         dataset=lambda wc: ds_db_entry(wc.dataset),
     script:
         "../workflow/scripts/builder_fetch.py"
@@ -103,14 +122,14 @@ rule builder_fetch:
 
 rule builder_indoor:
     input:
-        photos="results/{dataset}/builder/{split}/photos.parquet",
+        photos=stage_table("fetch"),
         model=builder_model("indoor"),
     output:
-        "results/{dataset}/builder/{split}/indoor.parquet",
+        stage_table("indoor"),
     log:
-        "logs/builder/{dataset}/{split}/indoor.log",
+        stage_log("indoor"),
     benchmark:
-        "benchmarks/builder/{dataset}/{split}/indoor.tsv"
+        stage_benchmark("indoor")
     conda:
         ENV
     threads: 2
@@ -118,7 +137,7 @@ rule builder_indoor:
         mem_mb=4000,
         runtime=60,
     params:
-        conf=lambda wc: canonical(build_conf(wc.dataset, wc.split)["indoor"]),
+        conf=stage_conf("indoor"),
         device=config["device"],
     script:
         "../workflow/scripts/builder_indoor.py"
@@ -126,15 +145,15 @@ rule builder_indoor:
 
 rule builder_daynight:
     input:
-        photos="results/{dataset}/builder/{split}/photos.parquet",
-        previous="results/{dataset}/builder/{split}/indoor.parquet",
+        photos=stage_table("fetch"),
+        previous=previous_table("daynight"),
         model=builder_model("daynight"),
     output:
-        "results/{dataset}/builder/{split}/daynight.parquet",
+        stage_table("daynight"),
     log:
-        "logs/builder/{dataset}/{split}/daynight.log",
+        stage_log("daynight"),
     benchmark:
-        "benchmarks/builder/{dataset}/{split}/daynight.tsv"
+        stage_benchmark("daynight")
     conda:
         ENV
     threads: 2
@@ -142,7 +161,7 @@ rule builder_daynight:
         mem_mb=4000,
         runtime=60,
     params:
-        conf=lambda wc: canonical(build_conf(wc.dataset, wc.split)["daynight"]),
+        conf=stage_conf("daynight"),
         device=config["device"],
     script:
         "../workflow/scripts/builder_daynight.py"
@@ -150,16 +169,16 @@ rule builder_daynight:
 
 rule builder_dedup:
     input:
-        photos="results/{dataset}/builder/{split}/photos.parquet",
-        previous="results/{dataset}/builder/{split}/daynight.parquet",
+        photos=stage_table("fetch"),
+        previous=previous_table("dedup"),
         database=lambda wc: f"results/{wc.dataset}/global/{first_gtag(wc.dataset)}/database.h5",
     output:
-        table="results/{dataset}/builder/{split}/dedup.parquet",
-        clusters="results/{dataset}/builder/{split}/clusters.csv",
+        table=stage_table("dedup"),
+        clusters=f"{split_dir()}/clusters.csv",
     log:
-        "logs/builder/{dataset}/{split}/dedup.log",
+        stage_log("dedup"),
     benchmark:
-        "benchmarks/builder/{dataset}/{split}/dedup.tsv"
+        stage_benchmark("dedup")
     conda:
         ENV
     threads: 2
@@ -167,7 +186,7 @@ rule builder_dedup:
         mem_mb=4000,
         runtime=60,
     params:
-        conf=lambda wc: canonical(build_conf(wc.dataset, wc.split)["dedup"]),
+        conf=stage_conf("dedup"),
         gconf=lambda wc: GLOBAL[first_gtag(wc.dataset)],
         device=config["device"],
     script:
@@ -176,15 +195,15 @@ rule builder_dedup:
 
 rule builder_corrections:
     input:
-        photos="results/{dataset}/builder/{split}/photos.parquet",
-        previous="results/{dataset}/builder/{split}/dedup.parquet",
+        photos=stage_table("fetch"),
+        previous=previous_table("corrections"),
         corrections=existing_corrections,
     output:
-        "results/{dataset}/builder/{split}/corrected.parquet",
+        stage_table("corrections"),
     log:
-        "logs/builder/{dataset}/{split}/corrections.log",
+        stage_log("corrections"),
     benchmark:
-        "benchmarks/builder/{dataset}/{split}/corrections.tsv"
+        stage_benchmark("corrections")
     conda:
         ENV
     threads: 1
@@ -197,14 +216,14 @@ rule builder_corrections:
 
 rule builder_geotag:
     input:
-        previous="results/{dataset}/builder/{split}/corrected.parquet",
+        previous=previous_table("geotag"),
         ready=database_ready,
     output:
-        "results/{dataset}/builder/{split}/geotag.parquet",
+        stage_table("geotag"),
     log:
-        "logs/builder/{dataset}/{split}/geotag.log",
+        stage_log("geotag"),
     benchmark:
-        "benchmarks/builder/{dataset}/{split}/geotag.tsv"
+        stage_benchmark("geotag")
     conda:
         ENV
     threads: 1
@@ -216,16 +235,16 @@ rule builder_geotag:
         threshold_m=lambda wc: build_conf(wc.dataset, wc.split)["geotag"][
             "threshold_m"
         ]
-        or DATASETS[wc.dataset].get("threshold_m", 25),
+        or DATASETS[wc.dataset]["threshold_m"],
     script:
         "../workflow/scripts/builder_geotag.py"
 
 
 rule builder_queryset:
     input:
-        photos="results/{dataset}/builder/{split}/photos.parquet",
-        corrected="results/{dataset}/builder/{split}/corrected.parquet",
-        previous="results/{dataset}/builder/{split}/geotag.parquet",
+        photos=stage_table("fetch"),
+        corrected=stage_table("corrections"),
+        previous=stage_table(STAGES[-1]),
         ready=database_ready,
     output:
         "resources/{dataset}/built_{split}.json",
@@ -247,11 +266,8 @@ rule builder_queryset:
 
 rule builder_report:
     input:
-        photos="results/{dataset}/builder/{split}/photos.parquet",
-        stages=expand(
-            "results/{{dataset}}/builder/{{split}}/{stage}.parquet",
-            stage=["indoor", "daynight", "dedup", "corrected", "geotag"],
-        ),
+        photos=stage_table("fetch"),
+        stages=stage_tables(),
         built="resources/{dataset}/built_{split}.json",
         collection=collection_input,
     output:
@@ -289,12 +305,9 @@ rule builder_report:
 
 rule builder_truth:
     input:
-        photos="results/{dataset}/builder/{split}/photos.parquet",
-        stages=expand(
-            "results/{{dataset}}/builder/{{split}}/{stage}.parquet",
-            stage=["indoor", "daynight", "dedup", "corrected", "geotag"],
-        ),
-        clusters="results/{dataset}/builder/{split}/clusters.csv",
+        photos=stage_table("fetch"),
+        stages=stage_tables(),
+        clusters=f"{split_dir()}/clusters.csv",
         collection=collection_input,
     output:
         csv="results/{dataset}/builder/{split}/truth.csv",
@@ -316,6 +329,6 @@ rule builder_truth:
     params:
         conf=lambda wc: canonical(build_conf(wc.dataset, wc.split)),
         dataset=lambda wc: ds_db_entry(wc.dataset),
-        threshold_m=lambda wc: DATASETS[wc.dataset].get("threshold_m", 25),
+        threshold_m=lambda wc: DATASETS[wc.dataset]["threshold_m"],
     script:
         "../workflow/scripts/builder_truth.py"

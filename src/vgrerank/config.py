@@ -4,6 +4,7 @@ resolve every preset name. Every error names the config key that is wrong."""
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 import jsonschema
@@ -14,10 +15,49 @@ from .errors import ConfigError
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
 
-def _schema() -> dict:
+@functools.cache
+def _loaded_schema() -> dict:
     if not SCHEMA_PATH.is_file():  # installed without the repository
         raise ConfigError(f"{SCHEMA_PATH}: config schema not found")
     return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _schema() -> dict:
+    return copy.deepcopy(_loaded_schema())
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    """``node`` with its local ``$ref`` (``#/a/b``) followed."""
+    while "$ref" in node:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise ConfigError(f"{SCHEMA_PATH}: only local $ref are supported, not {ref!r}")
+        node = schema
+        for part in ref[2:].split("/"):
+            node = node[part]
+    return node
+
+
+def schema_default(path: str):
+    """The default that config/schema.yaml gives the config key ``path`` (dotted, ``*`` for any
+    name of a mapping, e.g. ``datasets.*.build.*.daynight.night_threshold``), deep-copied: the
+    one place a configurable default is written; library defaults read it from here. KeyError
+    when the key is not in the schema or has no default."""
+    schema = _loaded_schema()
+    node = schema
+    for part in path.split("."):
+        node = _resolve(schema, node)
+        if part == "*":
+            sub = node.get("additionalProperties")
+        else:
+            sub = node.get("properties", {}).get(part)
+        if not isinstance(sub, dict):
+            raise KeyError(f"{path}: {part!r} is not a key of the config schema")
+        node = sub
+    node = _resolve(schema, node)
+    if "default" not in node:
+        raise KeyError(f"{path}: the config schema gives no default")
+    return copy.deepcopy(node["default"])
 
 
 def _with_defaults(validator_class):

@@ -4,22 +4,25 @@ from pathlib import Path
 
 from vgrerank.builder.choropleth import choropleth
 from vgrerank.builder.funnel import funnel_table, write_funnel_csv, write_funnel_markdown
+from vgrerank.builder.stages import SOURCE, STAGES
 from vgrerank.builder.table import PHOTO_COLUMNS, kept, read_table
 from vgrerank.logs import logged
 
 sm = snakemake  # noqa: F821
 
-STAGES = ("indoor", "day", "duplicates", "rejected", "no-positive")
-
 with logged(sm.log[0]):
     photos = read_table(sm.input.photos, PHOTO_COLUMNS)
-    tables = [read_table(p) for p in sm.input.stages]
-    funnel = funnel_table([("source", photos), *zip(STAGES, tables, strict=True)])
+    tables = [read_table(p) for p in sm.input.stages]  # the tables of STAGES, in order
+    steps = [(s.funnel, t) for s, t in zip(STAGES, tables, strict=True)]
+    funnel = funnel_table([(SOURCE.funnel, photos), *steps])
     write_funnel_csv(funnel, sm.output.funnel_csv)
     write_funnel_markdown(funnel, sm.output.funnel_md)
     print(funnel.to_string(index=False))
 
-    corrected = read_table(sm.input.stages[3], ("photo_id", "latitude", "longitude"))
+    names = [s.name for s in STAGES]
+    corrected = read_table(
+        sm.input.stages[names.index("corrections")], ("photo_id", "latitude", "longitude")
+    )
     final_ids = set(kept(tables[-1])["photo_id"])
     final = corrected[corrected["photo_id"].isin(final_ids)]
     conf = sm.params.conf

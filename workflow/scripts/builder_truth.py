@@ -4,6 +4,7 @@ collection's ground truth (embedded default only)."""
 from pathlib import Path
 
 from vgrerank.builder.bbox import database_zone
+from vgrerank.builder.stages import STAGES
 from vgrerank.builder.table import kept, read_table
 from vgrerank.builder.truth import read_truth, score_final, score_stages, truth_markdown
 from vgrerank.datasets import load_dataset
@@ -15,8 +16,8 @@ sm = snakemake  # noqa: F821
 with logged(sm.log[0]):
     conf = sm.params.conf
     truth = read_truth(Path(sm.input.collection[0]).parent / "truth.csv")
-    names = ("indoor", "daynight", "dedup", "corrected", "geotag")
-    stages = dict(zip(names, (read_table(p) for p in sm.input.stages), strict=True))
+    tables = (read_table(p) for p in sm.input.stages)  # the tables of STAGES, in order
+    stages = dict(zip((s.name for s in STAGES), tables, strict=True))
     ds = load_dataset(sm.wildcards.dataset, sm.params.dataset)
     opts = dict(
         keep_levels=conf["indoor"]["keep_levels"],
@@ -32,8 +33,9 @@ with logged(sm.log[0]):
         zone=database_zone(ds.database),
         **opts,
     )
-    corrected = stages["corrected"]
-    final = corrected[corrected["photo_id"].isin(set(kept(stages["geotag"])["photo_id"]))]
+    # the built set: the last stage's kept photos at their corrected positions
+    corrected = stages["corrections"]
+    final = corrected[corrected["photo_id"].isin(set(kept(stages[STAGES[-1].name])["photo_id"]))]
     built = score_final(truth, final, threshold_m=thr, **opts)
     with atomic_path(sm.output.csv) as tmp:
         scores.to_csv(tmp, index=False, float_format="%.4f")

@@ -8,6 +8,7 @@ import utm
 from ..datasets.base import ImageSet
 from ..errors import DataError
 from .geotag import database_zone as names_zone
+from .stages import build_default
 
 
 def database_zone(db: ImageSet) -> tuple[int, str]:
@@ -21,7 +22,7 @@ def database_zone(db: ImageSet) -> tuple[int, str]:
     return zone
 
 
-def database_bbox(db: ImageSet, margin_m: float = 50.0) -> list[float]:
+def database_bbox(db: ImageSet, margin_m: float = build_default("source.margin_m")) -> list[float]:
     """[min_lon, min_lat, max_lon, max_lat] of the database positions plus ``margin_m``."""
     number, letter = database_zone(db)
     pts = db.utm[np.isfinite(db.utm).all(axis=1)]

@@ -32,6 +32,7 @@ from shapely.geometry import box  # noqa: E402
 
 from ..errors import DataError  # noqa: E402
 from ..io.atomic import atomic_path  # noqa: E402
+from .stages import build_default  # noqa: E402
 
 WGS84 = "EPSG:4326"
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
@@ -184,7 +185,7 @@ def _counts_table(regions: gpd.GeoDataFrame, assigned: np.ndarray, no_position: 
 def count_queries(
     rows: pd.DataFrame,
     geojson: str | os.PathLike | None = None,
-    cell_m: float = 500.0,
+    cell_m: float = build_default("grid_m"),
     name_column: str | None = None,
 ) -> ChoroplethResult:
     """Counts of ``rows`` (latitude, longitude) per polygon of ``geojson`` or per grid cell."""
@@ -273,7 +274,7 @@ def choropleth(
     png: str | os.PathLike,
     csv: str | os.PathLike | None = None,
     geojson: str | os.PathLike | None = None,
-    cell_m: float = 500.0,
+    cell_m: float = build_default("grid_m"),
     name_column: str | None = None,
     title: str | None = None,
     dpi: int = 120,

@@ -42,6 +42,7 @@ from ..errors import ConfigError, DataError
 from ..imageio import load_image, to_gray
 from ..io.atomic import atomic_path
 from .geotag import EARTH_RADIUS_M, haversine_m
+from .stages import build_default
 
 HASH_KINDS = ("phash", "dhash", "both")
 DEDUP_COLUMNS = (
@@ -65,9 +66,9 @@ class DedupConfig:
     ``min_similarity=None`` the descriptor one (one of the two must stay enabled).
     """
 
-    max_distance_m: float | None = 30.0
-    max_hash_distance: int | None = 10
-    min_similarity: float | None = 0.9
+    max_distance_m: float | None = build_default("dedup.max_distance_m")
+    max_hash_distance: int | None = build_default("dedup.hash_distance")
+    min_similarity: float | None = build_default("dedup.descriptor_similarity")
     hash_kind: str = "phash"
     hash_size: int = 8
     max_time_s: float | None = None

@@ -98,7 +98,7 @@ def fetch_source(
     table_path = Path(table_path)
     if source["kind"] == "folder":
         return scan_folder(source["folder"], table_path)
-    bbox = source.get("bbox") or database_bbox(database, source.get("margin_m", 50.0))
+    bbox = source.get("bbox") or database_bbox(database, source["margin_m"])
     t0, t1 = time_range(source)
     kw = dict(
         rps=source["rps"],

@@ -5,15 +5,19 @@ weights-free brightness rule for day/night) and write one row per photo with the
 its probability, ``keep`` and ``reason``.
 
 - indoor: ``level`` is '0'..'9' (0 = plain street, 9 = a room) or 'panoramic'; a photo is kept
-  when its level is one of the ``keep_levels`` most outdoor (default 6: levels 0..5, the
+  by :func:`indoor_keep_rule` (the one rule, also used to score the stage against the truth):
+  when its level is one of the ``keep_levels`` most outdoor (6 in the schema: levels 0..5, the
   reference study's rule) and, with ``drop_panoramic``, when it is not panoramic. ``p_keep`` is
   the probability mass of the kept classes.
 - day/night: ``label`` is 'day' or 'night' (dusk is no class: with the CNN a photo is night
-  when p(night) >= ``night_threshold``); kept when it is in ``keep`` (default night).
+  when p(night) >= ``night_threshold``); kept when it is in ``keep`` (night in the schema).
+
+Every default is the config schema's (:func:`.stages.build_default`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -21,6 +25,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from .stages import build_default
+
+PANORAMIC = "panoramic"  # the indoor classifier's class beside the levels '0'..'9'
 
 
 def _paths(rows: pd.DataFrame, root: str | os.PathLike) -> list[str]:
@@ -28,15 +35,29 @@ def _paths(rows: pd.DataFrame, root: str | os.PathLike) -> list[str]:
     return [str(root / p) for p in rows["path"]]
 
 
-def indoor_keep(levels, keep_levels: int = 6, drop_panoramic: bool = True) -> np.ndarray:
-    """Whether each predicted level (str) is kept by the 'N most outdoor levels' rule."""
-    out = []
-    for lv in levels:
-        if str(lv) == "panoramic":
-            out.append(not drop_panoramic)
-        else:
-            out.append(int(lv) < keep_levels)
-    return np.array(out, bool)
+def indoor_keep_rule(levels, panoramic, keep_levels: int, drop_panoramic: bool) -> np.ndarray:
+    """The indoor stage's keep rule: a photo is kept when its indoorness level (0 street .. 9
+    room) is below ``keep_levels`` (a NaN level, as the classifier's 'panoramic' class has, passes
+    this test) and it is not panoramic, or panoramic photos are not dropped."""
+    levels = np.asarray(levels, float)
+    panoramic = np.asarray(panoramic, bool)
+    if levels.shape != panoramic.shape:
+        raise ValueError(f"indoor keep rule: {levels.shape} levels, {panoramic.shape} flags")
+    outdoor = np.isnan(levels) | (levels < keep_levels)
+    return outdoor & ~(panoramic & drop_panoramic)
+
+
+def indoor_keep(
+    levels,
+    keep_levels: int = build_default("indoor.keep_levels"),
+    drop_panoramic: bool = build_default("indoor.drop_panoramic"),
+) -> np.ndarray:
+    """Whether each predicted class ('0'..'9' or 'panoramic') is kept by
+    :func:`indoor_keep_rule`."""
+    labels = [str(lv) for lv in levels]
+    pano = [lb == PANORAMIC for lb in labels]
+    nums = [math.nan if p else int(lb) for lb, p in zip(labels, pano, strict=True)]
+    return indoor_keep_rule(nums, pano, keep_levels, drop_panoramic)
 
 
 def indoor_table(
@@ -44,8 +65,8 @@ def indoor_table(
     root: str | os.PathLike,
     model: str | os.PathLike,
     *,
-    keep_levels: int = 6,
-    drop_panoramic: bool = True,
+    keep_levels: int = build_default("indoor.keep_levels"),
+    drop_panoramic: bool = build_default("indoor.drop_panoramic"),
     device: str = "cpu",
 ) -> pd.DataFrame:
     from .classify import predict_images
@@ -60,12 +81,12 @@ def indoor_table(
     keep = indoor_keep(levels, keep_levels, drop_panoramic)
     kept_classes = [
         c
-        for c in [str(i) for i in range(10)] + ["panoramic"]
+        for c in [str(i) for i in range(10)] + [PANORAMIC]
         if f"p_{c}" in pred.columns and indoor_keep([c], keep_levels, drop_panoramic)[0]
     ]
     p_keep = pred[[f"p_{c}" for c in kept_classes]].sum(axis=1).to_numpy()
     reason = [
-        "" if k else ("panoramic" if lv == "panoramic" else f"indoor (level {lv} >= {keep_levels})")
+        "" if k else (PANORAMIC if lv == PANORAMIC else f"indoor (level {lv} >= {keep_levels})")
         for k, lv in zip(keep, levels, strict=True)
     ]
     return pd.DataFrame(
@@ -85,10 +106,10 @@ def daynight_table(
     root: str | os.PathLike,
     model: str | os.PathLike | None,
     *,
-    method: str = "cnn",
-    threshold: float = 100.0,
-    night_threshold: float = 0.5,
-    keep=("night",),
+    method: str = build_default("daynight.method"),
+    threshold: float = build_default("daynight.threshold"),
+    night_threshold: float = build_default("daynight.night_threshold"),
+    keep: tuple[str, ...] = tuple(build_default("daynight.keep")),
     device: str = "cpu",
 ) -> pd.DataFrame:
     from .classify import brightness_predict, is_night, predict_images

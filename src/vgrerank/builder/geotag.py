@@ -23,6 +23,7 @@ import pandas as pd
 import utm
 from scipy.spatial import cKDTree
 
+from ..config import schema_default
 from ..datasets.base import ImageSet
 from ..datasets.names import parse_name
 from ..errors import DataError
@@ -147,7 +148,7 @@ def geotag_table(
     rows: pd.DataFrame,
     database: ImageSet,
     zone: tuple[int, str] | None = None,
-    threshold_m: float = 25.0,
+    threshold_m: float = schema_default("datasets.*.threshold_m"),
 ) -> pd.DataFrame:
     """The geotag table (module docstring) of ``rows`` (photo_id and latitude/longitude in
     WGS84, or utm_east/utm_north already in the database zone) against ``database``.

@@ -2,7 +2,8 @@
 
 The generator writes ``truth.csv`` beside the served collection (never served): each photo's true
 position, condition (day/dusk/night), indoorness level (0 street .. 9 room), panoramic flag and
-burst id. Here each filter is scored on the photos that reached it, and the built set as a whole:
+burst id. Here each filter stage (:data:`.stages.STAGES`, scored by its :data:`SCORERS` entry)
+is scored on the photos that reached it, and the built set as a whole:
 how many kept photos are truly outdoor night photos within ``threshold_m`` of the position they
 were finally given.
 """
@@ -11,12 +12,17 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..config import schema_default
 from ..errors import DataError
+from .filters import indoor_keep_rule
 from .geotag import haversine_m, latlon_to_utm, nearest_database
+from .stages import STAGES, build_default
 
 TRUTH_COLUMNS = ("id", "true_lat", "true_lon", "condition", "indoor_level", "panoramic", "burst")
 
@@ -53,10 +59,9 @@ def binary_scores(pred: np.ndarray, true: np.ndarray) -> dict:
 
 
 def truly_outdoor(truth: pd.DataFrame, keep_levels: int, drop_panoramic: bool) -> pd.Series:
-    out = truth["indoor_level"] < keep_levels
-    if drop_panoramic:
-        out &= ~truth["panoramic"].astype(bool)
-    return out
+    """Whether each photo of the truth is one the indoor stage should keep (same rule)."""
+    keep = indoor_keep_rule(truth["indoor_level"], truth["panoramic"], keep_levels, drop_panoramic)
+    return pd.Series(keep, index=truth.index)
 
 
 def _aligned(stage: pd.DataFrame, truth: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -76,43 +81,89 @@ def position_error_m(lat, lon, true_lat, true_lon) -> np.ndarray:
     )
 
 
+@dataclass(frozen=True)
+class TruthOptions:
+    """What the stages were asked to keep (the built split's conf), for scoring them."""
+
+    keep_levels: int = build_default("indoor.keep_levels")
+    drop_panoramic: bool = build_default("indoor.drop_panoramic")
+    keep_conditions: tuple[str, ...] = tuple(build_default("daynight.keep"))
+    threshold_m: float = float(schema_default("datasets.*.threshold_m"))
+    db_utm: np.ndarray | None = None
+    zone: tuple[int, str] | None = None
+
+
+def _score_indoor(table: pd.DataFrame, truth: pd.DataFrame, o: TruthOptions) -> dict:
+    t = _aligned(table, truth, "indoor")
+    s = binary_scores(table["keep"], truly_outdoor(t, o.keep_levels, o.drop_panoramic))
+    return {"target": "outdoor (kept)", **s}
+
+
+def _score_daynight(table: pd.DataFrame, truth: pd.DataFrame, o: TruthOptions) -> dict:
+    t = _aligned(table, truth, "daynight")
+    s = binary_scores(table["keep"], t["condition"].isin(o.keep_conditions))
+    return {"target": "/".join(o.keep_conditions) + " (kept)", **s}
+
+
+def _score_geotag(table: pd.DataFrame, truth: pd.DataFrame, o: TruthOptions) -> dict | None:
+    if o.db_utm is None or o.zone is None:
+        return None
+    # truth: the photo's TRUE position has a database image within threshold_m
+    t = _aligned(table, truth, "geotag")
+    q = latlon_to_utm(t["true_lat"].to_numpy(), t["true_lon"].to_numpy(), o.zone)
+    _, d = nearest_database(q, o.db_utm)
+    s = binary_scores(table["keep"], d <= o.threshold_m)
+    return {"target": "true position has a positive (kept)", **s}
+
+
+def _score_dedup(table: pd.DataFrame, truth: pd.DataFrame, o: TruthOptions) -> dict:
+    return score_dedup(truth, table)
+
+
+# how each builder stage is scored against the truth, by stage name (.stages.STAGES; one entry
+# per stage, None: not scored here); a scorer returns the row's target and scores, or None
+# when the inputs it needs are missing. The corrections' positions are scored in score_final.
+SCORERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, TruthOptions], dict | None] | None] = {
+    "indoor": _score_indoor,
+    "daynight": _score_daynight,
+    "dedup": _score_dedup,
+    "corrections": None,
+    "geotag": _score_geotag,
+}
+
+
 def score_stages(
     truth: pd.DataFrame,
     stages: dict[str, pd.DataFrame],
     *,
-    keep_levels: int = 6,
-    drop_panoramic: bool = True,
-    keep_conditions=("night",),
-    threshold_m: float = 25.0,
+    keep_levels: int = TruthOptions.keep_levels,
+    drop_panoramic: bool = TruthOptions.drop_panoramic,
+    keep_conditions: tuple[str, ...] = TruthOptions.keep_conditions,
+    threshold_m: float = TruthOptions.threshold_m,
     db_utm: np.ndarray | None = None,
     zone: tuple[int, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per scored filter: what it was asked to keep, and how well it did.
+    """One row per scored stage, in the order of :data:`.stages.STAGES`: what it was asked to
+    keep, and how well it did (defaults: the config schema's).
 
-    ``stages``: stage tables by name (``indoor``, ``daynight``, ``geotag``, ``dedup``, and ``corrected`` /
-    ``final`` for the positions); each lists the photos that reached it with ``keep``.
+    ``stages``: stage tables by stage name (``indoor``, ``daynight``, ``dedup``,
+    ``corrections``, ``geotag``; any subset), each listing the photos that reached it with
+    ``keep``; the geotag stage is scored only given ``db_utm`` and ``zone``.
     """
+    unknown = sorted(set(stages) - set(SCORERS))
+    if unknown:
+        raise DataError(f"truth: no builder stage {unknown} (stages: {', '.join(SCORERS)})")
+    opts = TruthOptions(
+        keep_levels, drop_panoramic, tuple(keep_conditions), threshold_m, db_utm, zone
+    )
     rows = []
-    if "indoor" in stages:
-        st = stages["indoor"]
-        t = _aligned(st, truth, "indoor")
-        s = binary_scores(st["keep"], truly_outdoor(t, keep_levels, drop_panoramic))
-        rows.append({"stage": "indoor", "target": "outdoor (kept)", **s})
-    if "daynight" in stages:
-        st = stages["daynight"]
-        t = _aligned(st, truth, "daynight")
-        s = binary_scores(st["keep"], t["condition"].isin(keep_conditions))
-        rows.append({"stage": "daynight", "target": "/".join(keep_conditions) + " (kept)", **s})
-    if "geotag" in stages and db_utm is not None and zone is not None:
-        # truth: the photo's TRUE position has a database image within threshold_m
-        st = stages["geotag"]
-        t = _aligned(st, truth, "geotag")
-        q = latlon_to_utm(t["true_lat"].to_numpy(), t["true_lon"].to_numpy(), zone)
-        _, d = nearest_database(q, db_utm)
-        s = binary_scores(st["keep"], d <= threshold_m)
-        rows.append({"stage": "geotag", "target": "true position has a positive (kept)", **s})
-    if "dedup" in stages:
-        rows.append(score_dedup(truth, stages["dedup"]))
+    for st in STAGES:
+        scorer = SCORERS[st.name]
+        if scorer is None or st.name not in stages:
+            continue
+        row = scorer(stages[st.name], truth, opts)
+        if row is not None:
+            rows.append({"stage": st.name, **row})
     return pd.DataFrame(rows)
 
 
@@ -162,10 +213,10 @@ def score_final(
     truth: pd.DataFrame,
     final: pd.DataFrame,
     *,
-    keep_levels: int = 6,
-    drop_panoramic: bool = True,
-    keep_conditions=("night",),
-    threshold_m: float = 25.0,
+    keep_levels: int = TruthOptions.keep_levels,
+    drop_panoramic: bool = TruthOptions.drop_panoramic,
+    keep_conditions: tuple[str, ...] = TruthOptions.keep_conditions,
+    threshold_m: float = TruthOptions.threshold_m,
 ) -> dict:
     """The built set against the truth: kept photos that are truly outdoor, of a kept condition,
     and within ``threshold_m`` of the position they were given (after corrections)."""
