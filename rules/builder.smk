@@ -5,23 +5,17 @@
 # table keyed by photo_id (results/<ds>/builder/<split>/<table>.parquet) listing the photos that
 # reached it, with keep/reason, so the funnel is auditable. Paths come from the stage list:
 # adding a stage is an entry there, its rule here, its script and library function.
+# (stage_conf and the other input/params functions: rules/common.smk)
 from vgrerank.builder.stages import (
     STAGES,
     model_stages,
     previous_table,
     split_dir,
-    stage,
     stage_benchmark,
     stage_log,
     stage_table,
     stage_tables,
 )
-
-
-def stage_conf(name):
-    """Params function: the built split's conf of stage ``name`` (its Stage.conf key)."""
-    key = stage(name).conf
-    return lambda wc: canonical(build_conf(wc.dataset, wc.split)[key])
 
 
 rule builder_collection:

@@ -14,6 +14,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, _inherited) if p)
 if "OMP_WAIT_POLICY" not in dict(os.environ):
     os.environ.update(OMP_WAIT_POLICY="PASSIVE")
 
+from vgrerank.builder.stages import stage as builder_stage
 from vgrerank.config import validate_config
 from vgrerank.globaldesc.registry import get_global_preset
 from vgrerank.local.registry import parse_method
@@ -293,6 +294,12 @@ def figure_inputs(wc):
 
 def build_source(wc):
     return build_conf(wc.dataset, wc.split)["source"]
+
+
+def stage_conf(name):
+    """Params function: the built split's conf of stage ``name`` (its Stage.conf key)."""
+    key = builder_stage(name).conf
+    return lambda wc: canonical(build_conf(wc.dataset, wc.split)[key])
 
 
 def collection_input(wc):

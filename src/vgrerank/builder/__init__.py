@@ -1,6 +1,7 @@
 """Query-set builder: from a bounding box (Flickr) or a local folder to a clean night query set.
 
-Stages (one module each, one Snakemake rule each, every output a table keyed by ``photo_id``):
+Stages (one module each, one Snakemake rule each, every output a table keyed by ``photo_id``;
+their order, tables and rule names are data: :data:`.stages.STAGES`):
 
 - sources: :mod:`.flickr` (Flickr API, sliced search, polite download, resume) and
   :mod:`.folder` (local photos with EXIF GPS) -> ``photos.parquet`` (:data:`.table.PHOTO_COLUMNS`),

@@ -109,7 +109,7 @@ def _grid_index(east: np.ndarray, north: np.ndarray, cell_m: float):
 
 
 def grid_regions(
-    lat: np.ndarray, lon: np.ndarray, cell_m: float = 500.0
+    lat: np.ndarray, lon: np.ndarray, cell_m: float
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """Square cells of ``cell_m`` metres covering the points (finite lat/lon only), aligned to
     multiples of ``cell_m`` in the UTM zone of their mean position, as WGS84 regions (row-major

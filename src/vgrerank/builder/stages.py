@@ -33,7 +33,7 @@ class Stage:
     ``name``: the rule is ``builder_<name>``, its script ``workflow/scripts/builder_<name>.py``,
     its log and benchmark ``<name>.log`` / ``<name>.tsv``; ``table``: the stem of the table it
     writes; ``funnel``: its step in the funnel (``'<funnel> dropped'``); ``conf``: the key of the
-    built split's conf it reads (``None``: none); ``model``: it runs a classifier that rule
+    built split's conf it reads (``None``: none); ``trained``: it runs a classifier that rule
     ``builder_train`` trains (``results/<ds>/builder/models/<name>.pt``) unless the conf names
     one.
     """
@@ -42,7 +42,7 @@ class Stage:
     table: str
     funnel: str
     conf: str | None = None
-    model: bool = False
+    trained: bool = False
 
     @property
     def rule(self) -> str:
@@ -56,8 +56,8 @@ class Stage:
 
 SOURCE = Stage("fetch", "photos", "source", conf="source")
 STAGES: tuple[Stage, ...] = (
-    Stage("indoor", "indoor", "indoor", conf="indoor", model=True),
-    Stage("daynight", "daynight", "day", conf="daynight", model=True),
+    Stage("indoor", "indoor", "indoor", conf="indoor", trained=True),
+    Stage("daynight", "daynight", "day", conf="daynight", trained=True),
     Stage("dedup", "dedup", "duplicates", conf="dedup"),
     Stage("corrections", "corrected", "rejected", conf="corrections"),
     Stage("geotag", "geotag", "no-positive", conf="geotag"),
@@ -88,7 +88,7 @@ def previous(name: str | Stage) -> Stage:
 
 def model_stages() -> list[str]:
     """Names of the stages that run a trained classifier (rule builder_train's tasks)."""
-    return [s.name for s in STAGES if s.model]
+    return [s.name for s in STAGES if s.trained]
 
 
 def build_default(key: str):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from ...io import atomic_path
-from ..loopback import LoopbackServer, write_port_file
+from ..loopback import LOCALHOST, LoopbackServer, write_port_file
 from .server import FakeFlickr
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--port-file", help="written atomically (after the pid file) with the port")
     ap.add_argument("--faults", help="faults JSON file, or inline JSON")
     ap.add_argument("--log-file", help="append every request as a JSON line")
-    ap.add_argument("--host", default="127.0.0.1", help="a loopback address (127.0.0.0/8)")
+    ap.add_argument("--host", default=LOCALHOST, help="a loopback address (127.0.0.0/8)")
     ap.add_argument("--api-key-env", default="FLICKR_API_KEY", help="env var with the key")
     ap.add_argument("--api-secret-env", default="FLICKR_API_SECRET", help="env var, secret")
     ap.add_argument("--stop", action="store_true", help="stop the server of --pid-file")

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from ..loopback import LoopbackServer, check_loopback
+from ..loopback import LOCALHOST, LoopbackServer, check_loopback
 from .collection import REST_PATH, Photo, load_collection, size_dims
 from .faults import Faults
 from .rest import INVALID_KEY, INVALID_SIG, api_sig_valid, fail, oauth_header, oauth_valid, search
@@ -38,7 +38,7 @@ class FakeFlickr(ThreadingHTTPServer):
         faults: Faults | dict | str | None = None,
         api_key: str | None = None,
         api_secret: str | None = None,
-        host: str = "127.0.0.1",
+        host: str = LOCALHOST,
         port: int = 0,
         log_file: str | os.PathLike | None = None,
     ):

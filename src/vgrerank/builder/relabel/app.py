@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 
 from ...errors import DataError
-from ..loopback import LoopbackServer, check_loopback, write_port_file
+from ..loopback import LOCALHOST, LoopbackServer, check_loopback, write_port_file
 from .loaders import load_candidates, load_database, load_photos
 from .state import RelabelState, RequestError
 
@@ -71,7 +71,7 @@ MAX_BODY_BYTES = 64 * 1024
 # -- HTTP --------------------------------------------------------------------------------------
 
 IMAGE_ROUTE = re.compile(r"^/image/(query|db)/(\d{1,12})$")
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]"}
+LOOPBACK_NAMES = {"localhost", LOCALHOST, "[::1]"}
 
 
 class RelabelHandler(BaseHTTPRequestHandler):
@@ -191,7 +191,7 @@ class RelabelHTTPServer(ThreadingHTTPServer):
 class RelabelServer(LoopbackServer):
     """A running relabel server (background thread); ``stop()`` or use as a context manager."""
 
-    def __init__(self, state: RelabelState, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, state: RelabelState, host: str = LOCALHOST, port: int = 0):
         self.state = state
         host = check_loopback(host, "the relabel page")
         super().__init__(RelabelHTTPServer((host, port), state), "relabel-http")
@@ -206,7 +206,7 @@ def serve(
     database: pd.DataFrame,
     corrections_csv: str | Path,
     candidates: Mapping[str, Sequence[tuple[str, float]]] | None = None,
-    host: str = "127.0.0.1",
+    host: str = LOCALHOST,
     port: int = 0,
     top_k: int = 10,
 ) -> RelabelServer:
