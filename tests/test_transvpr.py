@@ -263,7 +263,12 @@ def test_methods_parse_and_rerank_an_image_against_itself(ckpt, tmp_path):
         conf = parse_method(f"transvpr+mnn+{scorer}")["scorer"]
         s = make_scorer(conf).score(f.keypoints[matches[:, 0]], f.keypoints[matches[:, 1]], f, f)
         assert s.inliers >= self_matched
-        assert np.allclose(s.model / s.model[2, 2], np.eye(3), atol=1e-3)
+        # the model is fitted to the inliers, and a near-identical token's match a patch away can
+        # be one of them (another CPU: 286 of 287 matches, translation 0.04 px): what holds is
+        # that the model moves every keypoint by well under a pixel, not that it equals eye(3)
+        pts = np.c_[f.keypoints, np.ones(len(f.keypoints))] @ s.model.T
+        moved = np.abs(pts[:, :2] / pts[:, 2:] - f.keypoints).max()
+        assert moved < 0.5, moved
 
 
 def test_global_preset(ckpt):
