@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ...backbones import BACKBONES
 from ...errors import ConfigError, DataError
 from .colour import LogisticModel, feature_matrix, mean_value
 from .data import decode_images, labelled_files
@@ -28,6 +29,7 @@ from .models import create_model
 from .predict import BRIGHTNESS_THRESHOLD
 from .tasks import get_task
 from .train import encode_labels, fit_arrays, network_proba
+from .transfer import cache_activations, cached_proba
 
 METHODS = ("brightness", "colour", "network", "ensemble")
 
@@ -84,6 +86,13 @@ def cross_validate(
     features = feature_matrix(thumbs)
     values = np.array([mean_value(t) for t in thumbs])
     fold = stratified_folds(y, folds, seed)
+    transfer = use_net and (arch or spec.arch) in BACKBONES
+    # the frozen part of a pretrained backbone does not see the labels: one cache for all folds
+    acts = (
+        cache_activations(arch or spec.arch, pixels, seed=seed, progress=progress)
+        if transfer
+        else None
+    )
     night = spec.classes.index("night") if "night" in spec.classes else None
     rows = []
     n_cls = len(spec.classes)
@@ -97,6 +106,7 @@ def cross_validate(
             pixels[tr] if use_net else None,
             features[tr],
             y[tr],
+            activations=acts[tr] if transfer else None,
             arch=arch,
             epochs=epochs,
             seed=seed + k,
@@ -118,7 +128,10 @@ def cross_validate(
         if use_net:
             net = create_model(ckpt["arch"], len(spec.classes))
             net.load_state_dict(ckpt["state_dict"])
-            p_net = network_proba(net, pixels[te], ckpt["mean"], ckpt["std"], device=device)
+            if transfer:
+                p_net = cached_proba(net, acts[te])
+            else:
+                p_net = network_proba(net, pixels[te], ckpt["mean"], ckpt["std"], device=device)
             oof_net[te] = p_net
             row["network"] = float((p_net.argmax(1) == y[te]).mean())
             p_ens = blend * p_net + (1 - blend) * p_col

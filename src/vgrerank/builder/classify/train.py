@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ...backbones import BACKBONES, get_backbone
 from ...device import resolve_device
 from ...errors import ConfigError, DataError
 from .checkpoint import FORMAT, VERSION, save_checkpoint
@@ -35,6 +36,7 @@ from .colour import LogisticModel, feature_matrix
 from .data import augment, decode_images, labelled_files, to_float
 from .models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from .tasks import get_task
+from .transfer import cache_activations, fit_transfer
 
 Log = str | os.PathLike | Callable[[str], None] | None
 COLOUR_L2 = 0.1  # ridge penalty of the colour model (5-fold CV on the real day/night photos)
@@ -170,13 +172,18 @@ def fit_arrays(
     blend: float | None = None,
     log: Callable[[str], None] = lambda m: None,
     progress: bool = True,
+    activations: torch.Tensor | None = None,
 ) -> dict:
     """Fit on decoded arrays -> checkpoint dict (not written). ``arch='none'`` or ``pixels``
-    None trains the colour model only; ``colour=False`` the network only."""
+    None trains the colour model only; ``colour=False`` the network only. ``arch`` a backbone
+    of :mod:`vgrerank.backbones` (e.g. ``mobilenetv2``) fine-tunes its ImageNet weights
+    (:mod:`.transfer`; ``activations``: its cache of ``pixels``, computed when None); any other
+    timm name trains from scratch."""
     spec = get_task(task)
     y = np.asarray(y, dtype=np.int64)
     arch = spec.arch if arch is None else arch
-    use_net = arch not in ("none", "") and pixels is not None
+    use_net = arch not in ("none", "") and (pixels is not None or activations is not None)
+    transfer = arch in BACKBONES
     if not use_net and not colour:
         raise ConfigError("nothing to train: arch='none' and colour=False")
     epochs = spec.epochs if epochs is None else int(epochs)
@@ -193,7 +200,21 @@ def fit_arrays(
             summary["colour_train_accuracy"] = float((lm.proba(features).argmax(1) == y).mean())
             summary["colour_time_s"] = time.perf_counter() - t0
         state, size = None, None
-        if use_net:
+        mean, std, timm_arch = IMAGENET_MEAN, IMAGENET_STD, arch
+        if use_net and transfer:
+            t0 = time.perf_counter()
+            b = get_backbone(arch)
+            if activations is None:
+                activations = cache_activations(arch, pixels, seed=seed, progress=progress)
+            summary["cache_time_s"] = time.perf_counter() - t0
+            model, info = fit_transfer(
+                arch, activations, y, len(spec.classes), epochs=epochs, seed=seed, log=log,
+                progress=progress,
+            )  # fmt: skip
+            summary["network_time_s"] = time.perf_counter() - t0
+            summary.update(backbone=arch, weights=b.weights, **info)
+            mean, std, timm_arch = b.mean, b.std, b.arch
+        elif use_net:
             t0 = time.perf_counter()
             model, info = fit_network(
                 arch,
@@ -208,19 +229,20 @@ def fit_arrays(
             )
             summary["network_time_s"] = time.perf_counter() - t0
             summary["loss"] = info["loss"]
+        if use_net:
             summary["epochs"] = epochs
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            size = int(pixels.shape[-1])
+            size = int(pixels.shape[-1]) if pixels is not None else get_backbone(arch).image_size
     return {
         "format": FORMAT,
         "version": VERSION,
         "task": spec.name,
         "classes": list(spec.classes),
-        "arch": arch if use_net else None,
+        "arch": timm_arch if use_net else None,
         "input_size": size,
         "resize": "squash",
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
+        "mean": list(mean),
+        "std": list(std),
         "tta_flip": True,
         "state_dict": state,
         "colour_model": colour_model,
