@@ -1,6 +1,6 @@
 """Labelled training data for the builder's classifiers, rendered by SynthCity.
 
-No pretrained indoor/outdoor or day/night model can be downloaded here, so the workflow trains
+No indoor/outdoor or day/night model trained for this purpose exists offline, so the workflow trains
 them (:mod:`.classify`) on a photo collection of a *different* city (the dataset's city conf with
 another seed: the classifiers never see the test city) whose labels are exact: the generator's
 truth gives each photo's condition and indoorness level. :func:`write_trainset` renders it and

@@ -3,7 +3,7 @@ heading bins (:mod:`.cosplace_groups`) with a large margin cosine loss (CosFace)
 classes per epoch, each group with its own classifier head (as the official ``train.py``).
 
 The network is :func:`.cosplace.build_network` (torchvision ResNet, GeM, FC, L2), trained from
-random weights (no ImageNet weights can be downloaded here); the checkpoint is its plain
+random weights (the ResNets have no ImageNet file offline); the checkpoint is its plain
 ``state_dict`` in the official key layout, written atomically, so :func:`.cosplace.load_checkpoint`
 loads it strictly like a downloaded ``ResNet18_512_cosplace.pth``. A batch holds one random image
 of each of ``batch_size`` distinct classes of the epoch's group, randomly cropped (scale

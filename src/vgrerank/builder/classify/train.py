@@ -2,8 +2,10 @@
 
 :func:`train_classifier` decodes every image once (:func:`.data.decode_images`), then fits
 
-- the network (timm ``arch`` from scratch: AdamW, one-cycle learning rate, label smoothing,
-  augmentations of :func:`.data.augment`, batches of 32) on the cached uint8 tensors, and
+- the network: a pretrained backbone of :mod:`vgrerank.backbones` (``arch='mobilenetv2'``,
+  the day/night default) fine-tuned by :mod:`.transfer`, or any other timm ``arch`` from scratch
+  (AdamW, one-cycle learning rate, label smoothing, augmentations of :func:`.data.augment`,
+  batches of 32) on the cached uint8 tensors, and
 - the colour model (:class:`.colour.LogisticModel` on :func:`.colour.colour_features`),
 
 and blends their probabilities (``blend`` = weight of the network). :func:`fit_arrays` is the

@@ -25,13 +25,12 @@ from tqdm import tqdm
 
 from ...backbones import get_backbone, load_backbone
 from ...errors import ConfigError, DataError
-from .colour import LogisticModel
 from .data import augment
 
 VIEWS = 4  # photo, mirror, two augmented copies
 TRAIN_BLOCKS = 1
 BATCH = 32
-LR_BLOCKS, LR_HEAD = 1e-4, 1e-4
+LR_BLOCKS, LR_HEAD = 1e-5, 1e-4
 PROBE_L2 = 0.3  # ridge penalty of the linear probe (5-fold CV on the real day/night photos)
 
 
@@ -138,6 +137,7 @@ def fit_transfer(
     labels = torch.as_tensor(np.asarray(y), dtype=torch.long)
     n, views = len(labels), activations.shape[1]
     losses = []
+    start = training_loss(model, activations, labels, train_blocks)
     bar = tqdm(range(epochs), desc=f"fine-tune {backbone}", unit="epoch", disable=not progress)
     for epoch in bar:
         order = torch.randperm(n, generator=gen)
@@ -157,7 +157,20 @@ def fit_transfer(
     for p in model.parameters():
         p.requires_grad_(True)
     info = {"loss": losses, "train_blocks": train_blocks, "views": views, **probe}
+    info["loss_start"] = start  # the probe-initialised network, every view, no augmentation
+    info["loss_end"] = training_loss(model, activations, labels, train_blocks)
     return model.eval(), info
+
+
+@torch.no_grad()
+def training_loss(model, activations, labels: torch.Tensor, train_blocks: int) -> float:
+    """The training objective (label-smoothed cross-entropy) over every cached view."""
+    views = activations.shape[1]
+    total = 0.0
+    for v in range(views):
+        logits = _trained(model, activations[:, v].float(), train_blocks)
+        total += F.cross_entropy(logits, labels, label_smoothing=0.1).item()
+    return total / views
 
 
 @torch.no_grad()
@@ -173,22 +186,42 @@ def pooled(model, activations: torch.Tensor, train_blocks: int, batch_size: int 
     return torch.cat(out).double().numpy()
 
 
-@torch.no_grad()
 def init_head(model, activations, y: np.ndarray, n_classes: int, train_blocks: int) -> dict:
-    """Linear probe: a logistic regression (:class:`.colour.LogisticModel`) on the frozen
-    pooled features of every view, written into ``model.classifier``, so fine-tuning starts
-    from a good classifier rather than from chance (a zero head with a large learning rate can
-    collapse to one class)."""
+    """Linear probe: a ridge logistic regression on the frozen pooled features of every view,
+    written into ``model.classifier``, so fine-tuning starts from a good classifier rather than
+    from chance (a zero head with a large learning rate can collapse to one class).
+
+    Features are centred and divided by a per-feature scale floored at a tenth of the median
+    scale: dividing by the tiny spread of a nearly dead channel would give it a huge weight, and
+    the first fine-tuning step that wakes the channel up would blow the logits up."""
     views = activations.shape[1]
-    feats = pooled(model, activations, train_blocks)
+    with torch.no_grad():
+        feats = pooled(model, activations, train_blocks)
     labels = np.repeat(np.asarray(y, np.int64), views)
-    lm = LogisticModel.fit(feats, labels, n_classes, l2=PROBE_L2)
-    head = model.get_classifier()
-    w = lm.weight / lm.std  # standardised logistic model -> a plain linear layer
-    b = lm.bias - w @ lm.mean
-    head.weight.copy_(torch.as_tensor(w, dtype=head.weight.dtype))
-    head.bias.copy_(torch.as_tensor(b, dtype=head.bias.dtype))
-    return {"probe_train_accuracy": float((lm.proba(feats).argmax(1) == labels).mean())}
+    mean = feats.mean(axis=0)
+    spread = feats.std(axis=0)
+    scale = np.maximum(spread, 0.1 * np.median(spread) + 1e-12)
+    x = torch.from_numpy((feats - mean) / scale)
+    t = torch.from_numpy(labels)
+    w = torch.zeros(n_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ w.T + b, t) + 0.5 * PROBE_L2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        weight = w / torch.from_numpy(scale)  # -> a plain linear layer on the raw features
+        bias = b - weight @ torch.from_numpy(mean)
+        accuracy = float(((x @ w.T + b).argmax(1) == t).double().mean())
+        head = model.get_classifier()
+        head.weight.copy_(weight.to(head.weight.dtype))
+        head.bias.copy_(bias.to(head.bias.dtype))
+    return {"probe_train_accuracy": accuracy}
 
 
 @torch.no_grad()
