@@ -428,12 +428,17 @@ def gpu_global(wildcards):
     return int(learned("global", GLOBAL[wildcards.gtag]))
 
 
-# CosPlace training (rules/cosplace.smk): the preset cosplace-trained and its checkpoint
+# CosPlace training (rules/cosplace.smk): the presets cosplace-trained (config key
+# cosplace_train) and effnet-lite0-cosplace (cosplace_finetune) and their checkpoints
 from vgrerank.errors import ConfigError as _ConfigError
-from vgrerank.globaldesc.registry import TRAINED_COSPLACE
+from vgrerank.globaldesc.registry import TRAINED_COSPLACE, TRAINED_EFFNET
 
-COSPLACE = config["cosplace_train"]
-COSPLACE_TRAINSET = "resources/cosplace_train/trainset.json"
+# checkpoint -> config key of its training; each key renders its own training city
+COSPLACE_TRAININGS = {
+    TRAINED_COSPLACE: "cosplace_train",
+    TRAINED_EFFNET: "cosplace_finetune",
+}
+COSPLACE_NAMES = {Path(ckpt).stem: key for ckpt, key in COSPLACE_TRAININGS.items()}
 _TRAINSET_KEYS = (
     "folder",
     "city",
@@ -444,51 +449,57 @@ _TRAINSET_KEYS = (
 )
 
 
-def cosplace_city_seed():
-    seed = COSPLACE["city_seed"]
+def cosplace_trainset(key):
+    """Completion file of the training city that config key ``key`` renders."""
+    return f"resources/{key}/trainset.json"
+
+
+def cosplace_city_seed(key="cosplace_train"):
+    seed = config[key]["city_seed"]
     seed = config["seed"] + 7919 if seed is None else seed
     if seed == config["seed"]:
         raise _ConfigError(
-            f"cosplace_train.city_seed: {seed} is the test city's seed (config 'seed'); "
+            f"{key}.city_seed: {seed} is the test city's seed (config 'seed'); "
             "the training city must be another city"
         )
     return seed
 
 
-def cosplace_train_conf():
+def cosplace_train_conf(key="cosplace_train"):
     """Training keys (vgrerank.globaldesc.cosplace_train.check_conf) with the seed resolved."""
-    conf = {k: v for k, v in COSPLACE.items() if k not in _TRAINSET_KEYS}
+    conf = {k: v for k, v in config[key].items() if k not in _TRAINSET_KEYS}
     conf["seed"] = config["seed"] if conf["seed"] is None else conf["seed"]
     return canonical(conf)
 
 
 def cosplace_gtags():
-    """Tags of the global presets whose weights are the trained checkpoint; each must match the
+    """Tags of the global presets whose weights are a trained checkpoint; each must match the
     trained network (else loading it would fail inside a job)."""
     tags = []
     for tag, conf in GLOBAL.items():
-        if conf.get("type") != "cosplace" or conf.get("weights") != TRAINED_COSPLACE:
+        key = COSPLACE_TRAININGS.get(conf.get("weights"))
+        if conf.get("type") != "cosplace" or key is None:
             continue
         want = {
-            "backbone": COSPLACE["backbone"],
-            "fc_output_dim": COSPLACE["fc_dim"],
-            "resize_max": max(COSPLACE["image_size"]),
+            "backbone": config[key]["backbone"],
+            "fc_output_dim": config[key]["fc_dim"],
+            "resize_max": max(config[key]["image_size"]),
         }
-        for key, value in want.items():
-            if conf.get(key) != value:
+        for name, value in want.items():
+            if conf.get(name) != value:
                 raise _ConfigError(
-                    f"global preset with tag {tag!r}: {key}={conf.get(key)!r} but "
-                    f"cosplace_train trains {value!r} (set presets.global.<name>.{key})"
+                    f"global preset with tag {tag!r}: {name}={conf.get(name)!r} but "
+                    f"{key} trains {value!r} (set presets.global.<name>.{name})"
                 )
         tags.append(tag)
     return sorted(tags)
 
 
-def cosplace_root():
-    return COSPLACE["folder"] or str(Path(COSPLACE_TRAINSET).parent / "images")
+def cosplace_root(key="cosplace_train"):
+    return config[key]["folder"] or str(Path(cosplace_trainset(key)).parent / "images")
 
 
 def trained_weights(wc):
     """Input function of global_database: the checkpoint rules/cosplace.smk trains, for the
     presets that use it (so naming one in `global:` trains it first)."""
-    return [TRAINED_COSPLACE] if wc.gtag in cosplace_gtags() else []
+    return [GLOBAL[wc.gtag]["weights"]] if wc.gtag in cosplace_gtags() else []

@@ -1,17 +1,20 @@
-# CosPlace training: the global preset 'cosplace-trained' (vgrerank.globaldesc.registry) names
-# the checkpoint cosplace_train writes, so listing it in `global:` trains it first. The training
-# city is SynthCity with another seed than the test city, rendered by day, dusk and night
-# (config key cosplace_train; or any folder of '@UTM' images with cosplace_train.folder).
+# CosPlace training: the global presets 'cosplace-trained' and 'effnet-lite0-cosplace'
+# (vgrerank.globaldesc.registry) name the checkpoints cosplace_train writes, so listing one in
+# `global:` trains it first. Each training (config keys cosplace_train and cosplace_finetune)
+# renders its own training city: SynthCity with another seed than the test city, by day, dusk and
+# night, at its image size (or any folder of '@UTM' images with <key>.folder).
 # Helpers (cosplace_gtags, cosplace_train_conf, ...) are at the end of rules/common.smk.
 
 
 rule cosplace_trainset:
     output:
-        COSPLACE_TRAINSET,
+        "resources/{key}/trainset.json",
     log:
-        "logs/cosplace/trainset.log",
+        "logs/cosplace/{key}/trainset.log",
     benchmark:
-        "benchmarks/cosplace/trainset.tsv"
+        "benchmarks/cosplace/{key}/trainset.tsv"
+    wildcard_constraints:
+        key="|".join(COSPLACE_NAMES.values()),
     conda:
         ENV
     threads: 1
@@ -19,25 +22,33 @@ rule cosplace_trainset:
         mem_mb=2000,
         runtime=60,
     params:
-        city=lambda wc: canonical({**COSPLACE["city"], "seed": cosplace_city_seed()}),
-        headings=COSPLACE["headings"],
-        conditions=COSPLACE["conditions"],
-        size=COSPLACE["image_size"],
-        supersample=COSPLACE["supersample"],
+        city=lambda wc: canonical(
+            {**config[wc.key]["city"], "seed": cosplace_city_seed(wc.key)}
+        ),
+        headings=lambda wc: config[wc.key]["headings"],
+        conditions=lambda wc: config[wc.key]["conditions"],
+        size=lambda wc: config[wc.key]["image_size"],
+        supersample=lambda wc: config[wc.key]["supersample"],
     script:
         "../workflow/scripts/cosplace_train.py"
 
 
 rule cosplace_train:
     input:
-        trainset=[] if COSPLACE["folder"] else COSPLACE_TRAINSET,
+        trainset=lambda wc: (
+            []
+            if config[COSPLACE_NAMES[wc.name]]["folder"]
+            else cosplace_trainset(COSPLACE_NAMES[wc.name])
+        ),
     output:
-        model=TRAINED_COSPLACE,
-        summary=TRAINED_COSPLACE[: -len(".pth")] + ".json",
+        model="results/cosplace/{name}.pth",
+        summary="results/cosplace/{name}.json",
     log:
-        "logs/cosplace/train.log",
+        "logs/cosplace/{name}/train.log",
     benchmark:
-        "benchmarks/cosplace/train.tsv"
+        "benchmarks/cosplace/{name}/train.tsv"
+    wildcard_constraints:
+        name="|".join(COSPLACE_NAMES),
     conda:
         ENV
     threads: 2
@@ -46,8 +57,8 @@ rule cosplace_train:
         runtime=120,
         gpu=1,
     params:
-        conf=cosplace_train_conf(),
-        root=cosplace_root(),
+        conf=lambda wc: cosplace_train_conf(COSPLACE_NAMES[wc.name]),
+        root=lambda wc: cosplace_root(COSPLACE_NAMES[wc.name]),
         device=config["device"],
     script:
         "../workflow/scripts/cosplace_train.py"

