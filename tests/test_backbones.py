@@ -132,6 +132,6 @@ def test_transfer_fine_tuning_reduces_loss_and_checkpoint_predicts_the_same(tmp_
     path = save_checkpoint(ckpt, tmp_path / "dn.pt")
     clf = load_classifier(path)  # built from timm's architecture alone: no wheel needed
     full = clf.proba_arrays(pix, [])
-    net = clf.net
+    net = clf.net.train()  # as rebuilt by create_model: cached_proba must switch to eval mode
     cached = cached_proba(net, acts)
     assert np.abs(full - cached).max() < 0.05  # float16 cache vs the float32 network

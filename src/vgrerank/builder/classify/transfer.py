@@ -228,6 +228,7 @@ def init_head(model, activations, y: np.ndarray, n_classes: int, train_blocks: i
 def cached_proba(model, activations: torch.Tensor, train_blocks: int = TRAIN_BLOCKS) -> np.ndarray:
     """Softmax probabilities of views 0 and 1 (photo and mirror) averaged, from the cache (the
     same as running the whole network with flip averaging)."""
+    model.eval()
     p = _trained(model, activations[:, 0].float(), train_blocks).softmax(1)
     p = p + _trained(model, activations[:, 1].float(), train_blocks).softmax(1)
     return (p / 2).numpy()
