@@ -25,7 +25,9 @@ Methods (one seeded split of the Pexels photos for all):
 Each row gives the network alone and the shipped blend with the colour model (weight of the
 network = the task's ``blend``). The transfer models are scored through their cached frozen
 activations (photo and mirror, the same as the flip-averaged whole network). Training times are
-wall-clock on ``--threads`` threads (printed, never checked).
+wall-clock on ``--threads`` threads (printed, never checked); a transfer row's time is the
+activation cache of its training photos (pro-rated from the one cache both rows share) plus
+probe and fine-tuning.
 
 Skips (prints why, exits 0) when ../shared is absent. The rendered collections are cached under
 ``--work`` when given (a temporary folder otherwise).
