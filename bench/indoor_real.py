@@ -29,6 +29,10 @@ wall-clock on ``--threads`` threads (printed, never checked); a transfer row's t
 activation cache of its training photos (pro-rated from the one cache both rows share) plus
 probe and fine-tuning.
 
+Cost: on a shared 2-core machine (load ~6) rendering took 43 s, decoding 46 s, the two transfer
+rows about 16 min and the from-scratch row over 28 min (it did not finish in that measurement):
+use ``--no-baseline`` or ``--baseline-epochs`` to stay within ~15 min.
+
 Skips (prints why, exits 0) when ../shared is absent. The rendered collections are cached under
 ``--work`` when given (a temporary folder otherwise).
 
