@@ -5,8 +5,9 @@
   logistic regression on colour/sky statistics (:mod:`.colour`); and the weights-free
   brightness rule (mean HSV value > 100 -> day). Dusk is not a class: :func:`.tasks.is_night`
   thresholds p(night).
-- indoor/outdoor: a timm EfficientNet with 11 outputs (indoorness levels 0..9, panoramic);
-  :func:`.tasks.keep_outdoor` keeps the N most outdoor levels.
+- indoor/outdoor: MobileNetV2 fine-tuned from ImageNet (:mod:`.transfer`) with 11 outputs
+  (indoorness levels 0..9, panoramic); :func:`.tasks.keep_outdoor` keeps the N most outdoor
+  levels.
 
 Library API (the workflow rules call these):
 
