@@ -39,16 +39,6 @@ def _tiny_images(root: Path, n_classes=4):
         cv2.imwrite(str(root / name), img)
 
 
-@pytest.fixture
-def one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_bad_confs_are_named():
     from vgrerank.globaldesc.cosplace import CosPlace
     from vgrerank.globaldesc.cosplace_train import check_conf
@@ -70,17 +60,18 @@ def test_bad_confs_are_named():
 
 
 @needs_wheel
-def test_cached_trunk_and_head_compose_to_the_network(one_thread):
+def test_cached_trunk_and_head_compose_to_the_network(torch_one_thread):
     import torch
 
+    from vgrerank.backbones import trunk
     from vgrerank.globaldesc.cosplace import build_network
-    from vgrerank.globaldesc.cosplace_train import _head, _trunk
+    from vgrerank.globaldesc.cosplace_train import _head
 
     net = build_network("efficientnet-lite0", 16, pretrained=True).eval()
     x = torch.randn(2, 3, 48, 64)
     with torch.no_grad():
         whole = net(x)
-        parts = _head(net, 6, _trunk(net.backbone, 6, x))
+        parts = _head(net, 6, trunk(net.backbone, 6, x))
     assert whole.shape == (2, 16)
     assert torch.allclose(whole, parts, atol=1e-5)
     # the key layout: timm's names under backbone., the official aggregation
@@ -90,7 +81,9 @@ def test_cached_trunk_and_head_compose_to_the_network(one_thread):
 
 
 @needs_wheel
-def test_fine_tuning_reduces_loss_keeps_frozen_blocks_and_reloads_strictly(tmp_path, one_thread):
+def test_fine_tuning_reduces_loss_keeps_frozen_blocks_and_reloads_strictly(
+    tmp_path, torch_one_thread
+):
     import torch
 
     from vgrerank.backbones import load_backbone

@@ -119,17 +119,7 @@ TINY_CONF = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-def test_two_steps_reduce_loss_and_checkpoint_loads_strictly(tmp_path, one_thread):
+def test_two_steps_reduce_loss_and_checkpoint_loads_strictly(tmp_path, torch_one_thread):
     from vgrerank.globaldesc.cosplace import CosPlace, build_network, load_checkpoint
     from vgrerank.globaldesc.cosplace_train import train_cosplace
 

@@ -149,6 +149,23 @@ def pretrained_state_dict(name: str, model, path: Path) -> dict:
     raise ConfigError(f"backbone {name!r}: unknown layout {b.layout!r}")  # pragma: no cover
 
 
+def trunk(model, n_blocks: int, x):
+    """The stem and the first ``n_blocks`` blocks of a timm EfficientNet-family network
+    (``mobilenetv2_100``, ``tf_efficientnet_lite*``): the part kept frozen and cached."""
+    x = model.bn1(model.conv_stem(x))
+    for block in model.blocks[:n_blocks]:
+        x = block(x)
+    return x
+
+
+def feature_map_from(model, n_blocks: int, x):
+    """The rest of the feature map after :func:`trunk`: the later blocks and the head
+    convolution (``forward_features`` = ``feature_map_from(m, k, trunk(m, k, x))``)."""
+    for block in model.blocks[n_blocks:]:
+        x = block(x)
+    return model.bn2(model.conv_head(x))
+
+
 def load_backbone(
     name: str,
     *,

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..backbones import feature_map_from, trunk
 from ..errors import ConfigError
 from ..imageio import load_image
 from ..io import atomic_path
@@ -98,20 +99,10 @@ def _train_mode(net, frozen) -> None:
         mod.eval()
 
 
-def _trunk(backbone, freeze: int, x):
-    """The frozen part of a timm backbone (stem, first ``freeze`` blocks)."""
-    x = backbone.bn1(backbone.conv_stem(x))
-    for blk in backbone.blocks[:freeze]:
-        x = blk(x)
-    return x
-
-
 def _head(net, freeze: int, x):
-    """The rest of ``net`` from the trunk's output: later blocks, conv head, aggregation."""
-    b = net.backbone
-    for blk in b.blocks[freeze:]:
-        x = blk(x)
-    return net.aggregation(b.bn2(b.conv_head(x)))
+    """The rest of ``net`` from the trunk's output (:func:`vgrerank.backbones.trunk`): later
+    blocks, conv head, aggregation."""
+    return net.aggregation(feature_map_from(net.backbone, freeze, x))
 
 
 def _feature_batch(root, names, cache, size, rng, conf, net, device):
@@ -124,7 +115,7 @@ def _feature_batch(root, names, cache, size, rng, conf, net, device):
         plain = {**conf, "crop_scale": 1.0, "jitter": 0.0}
         x = torch.from_numpy(_batch(root, new, {}, size, rng, plain)).to(device)
         with torch.no_grad():
-            f = _trunk(net.backbone, conf["freeze"], x).half().cpu()
+            f = trunk(net.backbone, conf["freeze"], x).half().cpu()
         cache.update(zip(new, f, strict=True))
     h, w = cache[names[0]].shape[1:]
     sc = np.sqrt(rng.uniform(conf["crop_scale"], 1.0))

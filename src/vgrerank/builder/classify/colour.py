@@ -169,13 +169,24 @@ class LogisticModel:
 
     @classmethod
     def fit(
-        cls, x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-2, iters: int = 200
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        l2: float = 1e-2,
+        iters: int = 200,
+        std_floor: float = 0.0,
     ) -> LogisticModel:
         """Fit on features ``x`` [N, F] and integer labels ``y`` [N]; ``l2`` is the weight
-        penalty per sample (the mean loss plus ``l2/2 * |W|^2``)."""
+        penalty per sample (the mean loss plus ``l2/2 * |W|^2``). ``std_floor``: each
+        feature's scale is at least this fraction of the median scale (dividing by the tiny
+        spread of a nearly constant feature would give it a huge weight on the raw scale)."""
         x = np.asarray(x, np.float64)
         mean = x.mean(axis=0)
-        std = x.std(axis=0) + 1e-6
+        std = x.std(axis=0)
+        if std_floor:
+            std = np.maximum(std, std_floor * np.median(std))
+        std = std + 1e-6
         xt = torch.from_numpy((x - mean) / std)
         yt = torch.from_numpy(np.asarray(y, np.int64))
         w = torch.zeros(n_classes, x.shape[1], dtype=torch.float64, requires_grad=True)

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ...backbones import get_backbone, load_backbone
+from ...backbones import feature_map_from, get_backbone, load_backbone, trunk
 from ...errors import ConfigError, DataError
+from .colour import LogisticModel
 from .data import augment
 
 VIEWS = 4  # photo, mirror, two augmented copies
@@ -43,18 +44,16 @@ def _check_layout(model) -> None:
             )
 
 
-def _frozen(model, x: torch.Tensor, train_blocks: int) -> torch.Tensor:
-    x = model.bn1(model.conv_stem(x))
-    for block in model.blocks[: len(model.blocks) - train_blocks]:
-        x = block(x)
-    return x
+def _split(model, train_blocks: int) -> int:
+    return len(model.blocks) - train_blocks
+
+
+def _pooled(model, a: torch.Tensor, train_blocks: int) -> torch.Tensor:
+    return model.global_pool(feature_map_from(model, _split(model, train_blocks), a)).flatten(1)
 
 
 def _trained(model, a: torch.Tensor, train_blocks: int) -> torch.Tensor:
-    for block in model.blocks[len(model.blocks) - train_blocks :]:
-        a = block(a)
-    a = model.bn2(model.conv_head(a))
-    return model.classifier(model.global_pool(a).flatten(1))
+    return model.classifier(_pooled(model, a, train_blocks))
 
 
 def trainable_parameters(model, train_blocks: int) -> tuple[list, list]:
@@ -94,7 +93,7 @@ def cache_activations(
         per_view = []
         for v in range(views):
             xv = x if v == 0 else x.flip(3) if v == 1 else augment(x, gen)
-            per_view.append(_frozen(model, (xv - mean) / std, train_blocks).half())
+            per_view.append(trunk(model, _split(model, train_blocks), (xv - mean) / std).half())
         out.append(torch.stack(per_view, 1))
     if not out:
         raise DataError("transfer: no training images")
@@ -177,12 +176,10 @@ def training_loss(model, activations, labels: torch.Tensor, train_blocks: int) -
 def pooled(model, activations: torch.Tensor, train_blocks: int, batch_size: int = 128):
     """Pooled features [N * views, F] of every cached view through the (pretrained) rest."""
     flat = activations.flatten(0, 1)
-    out = []
-    for i in range(0, len(flat), batch_size):
-        a = flat[i : i + batch_size].float()
-        for block in model.blocks[len(model.blocks) - train_blocks :]:
-            a = block(a)
-        out.append(model.global_pool(model.bn2(model.conv_head(a))).flatten(1))
+    out = [
+        _pooled(model, flat[i : i + batch_size].float(), train_blocks)
+        for i in range(0, len(flat), batch_size)
+    ]
     return torch.cat(out).double().numpy()
 
 
@@ -198,29 +195,14 @@ def init_head(model, activations, y: np.ndarray, n_classes: int, train_blocks: i
     with torch.no_grad():
         feats = pooled(model, activations, train_blocks)
     labels = np.repeat(np.asarray(y, np.int64), views)
-    mean = feats.mean(axis=0)
-    spread = feats.std(axis=0)
-    scale = np.maximum(spread, 0.1 * np.median(spread) + 1e-12)
-    x = torch.from_numpy((feats - mean) / scale)
-    t = torch.from_numpy(labels)
-    w = torch.zeros(n_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(x @ w.T + b, t) + 0.5 * PROBE_L2 * (w * w).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    lm = LogisticModel.fit(feats, labels, n_classes, l2=PROBE_L2, std_floor=0.1)
+    w = lm.weight / lm.std  # standardised logistic model -> a plain linear layer
+    b = lm.bias - w @ lm.mean
+    head = model.get_classifier()
     with torch.no_grad():
-        weight = w / torch.from_numpy(scale)  # -> a plain linear layer on the raw features
-        bias = b - weight @ torch.from_numpy(mean)
-        accuracy = float(((x @ w.T + b).argmax(1) == t).double().mean())
-        head = model.get_classifier()
-        head.weight.copy_(weight.to(head.weight.dtype))
-        head.bias.copy_(bias.to(head.bias.dtype))
+        head.weight.copy_(torch.as_tensor(w, dtype=head.weight.dtype))
+        head.bias.copy_(torch.as_tensor(b, dtype=head.bias.dtype))
+    accuracy = float((lm.proba(feats).argmax(1) == labels).mean())
     return {"probe_train_accuracy": accuracy}
 
 
