@@ -36,12 +36,13 @@ test: venv
 lint: venv
 	$(BIN)/ruff check src tests bench workflow
 	$(BIN)/ruff format --check src tests bench workflow
-	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
+	$(BIN)/snakemake --lint --directory .test --configfile .test/config/config.yaml
 
 format: venv
 	$(BIN)/ruff format src tests bench workflow
-	$(BIN)/snakefmt Snakefile rules
+	$(BIN)/snakefmt workflow/Snakefile workflow/rules
 
 bench: venv
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -149,7 +149,7 @@ def run_workflow(args) -> tuple[dict, dict, int]:
     cmd = [
         str(Path(sys.executable).parent / "snakemake"),
         "--snakefile",
-        str(REPO / "Snakefile"),
+        str(REPO / "workflow" / "Snakefile"),
         "--directory",
         str(work),
         "--configfile",

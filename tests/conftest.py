@@ -6,7 +6,7 @@ import pytest
 
 # Before any test imports torch: idle OpenMP workers of torch's matmuls sleep instead of spinning.
 # On a loaded 2-core machine spinning workers wait on descheduled siblings (measured: the LightGlue
-# tests took 112 s instead of 8 s); the workflow sets the same (rules/common.smk).
+# tests took 112 s instead of 8 s); the workflow sets the same (workflow/rules/common.smk).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 

@@ -20,12 +20,12 @@ from vgrerank.config import SCHEMA_PATH, schema_default
 from vgrerank.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILDER_SMK = ROOT / "rules" / "builder.smk"
+BUILDER_SMK = ROOT / "workflow" / "rules" / "builder.smk"
 BUILDER_SRC = ROOT / "src" / "vgrerank" / "builder"
 
 
 def _rules() -> dict[str, str]:
-    """Rule name -> its block of rules/builder.smk."""
+    """Rule name -> its block of workflow/rules/builder.smk."""
     text = BUILDER_SMK.read_text()
     heads = list(re.finditer(r"^rule (\w+):$", text, re.M))
     ends = [m.start() for m in heads[1:]] + [len(text)]
@@ -36,10 +36,12 @@ def test_every_stage_has_its_rule_and_script():
     rules = _rules()
     for st in (SOURCE, *STAGES):
         block = rules.get(st.rule)
-        assert block is not None, f"rules/builder.smk has no rule {st.rule}"
+        assert block is not None, f"workflow/rules/builder.smk has no rule {st.rule}"
         assert f'stage_table("{st.name}")' in block.split("log:")[0].split("output:")[1], st
         assert f'stage_log("{st.name}")' in block and f'stage_benchmark("{st.name}")' in block
-        assert f'"../{st.script}"' in block, f"{st.rule}: script is not {st.script}"
+        # scripts are named relative to the rule file (workflow/rules/ -> workflow/scripts/)
+        script = st.script.removeprefix("workflow/")
+        assert f'"../{script}"' in block, f"{st.rule}: script is not {st.script}"
         assert (ROOT / st.script).is_file(), st.script
         inputs = block.split("output:")[0]
         if st is STAGES[0]:  # the first filter reads the downloaded photos
@@ -48,7 +50,7 @@ def test_every_stage_has_its_rule_and_script():
             assert f'previous=previous_table("{st.name}")' in inputs, st.rule
         if st.conf and st.name != "corrections":  # the corrections' key names its CSV
             # its params: the stage's conf, or keys of it
-            reads = (f'stage_conf("{st.name}")', f'build_conf(wc.dataset, wc.split)["{st.conf}"]')
+            reads = (f'stage_conf("{st.name}")', f'build_conf(wc)["{st.conf}"]')
             assert any(r in block for r in reads), st.rule
     # the report, the truth and the query set read what the list says, not literal paths
     for rule in ("builder_report", "builder_truth"):

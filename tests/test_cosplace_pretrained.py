@@ -140,7 +140,7 @@ def _dry_run(tmp_path, conf):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(conf))
     cmd = [sys.executable, "-m", "snakemake", "-n", "results/tables/recall.csv", "-s",
-           str(REPO / "Snakefile"), "--directory", str(tmp_path / "w"), "--cores", "1",
+           str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path / "w"), "--cores", "1",
            "--configfile", str(cfg)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

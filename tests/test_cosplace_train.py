@@ -172,7 +172,7 @@ def test_workflow_trains_then_retrieves(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(conf))
     cmd = [sys.executable, "-m", "snakemake", "results/tables/recall.csv", "-s",
-           str(REPO / "Snakefile"), "--directory", str(tmp_path / "w"), "--cores", "1",
+           str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path / "w"), "--cores", "1",
            "--configfile", str(cfg)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

@@ -385,7 +385,7 @@ def test_snakemake_dag_build_fails_on_an_empty_manifest_split(tmp_path):
             }
         )
     )
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n"]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-n"]
     cmd += ["--directory", str(tmp_path / "work"), "--cores", "1", "--configfile", str(cfg)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr

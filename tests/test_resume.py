@@ -33,7 +33,7 @@ def small_config() -> dict:
     conf["methods"] = ["sift+mnn+magsac"]
     conf["retrieval"] = {"k": 6}
     conf["evaluation"] = {"k_sweep": [1, 6]}
-    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     if "bootstrap" in schema["properties"]["evaluation"]["properties"]:
         conf["evaluation"]["bootstrap"] = 100  # the minimum: seconds, not minutes
     city["synth"]["db_headings"] = 1
@@ -66,7 +66,15 @@ def check_outputs_complete(work: Path) -> list[Path]:
 
 
 def start(work: Path, cfg: Path) -> subprocess.Popen:
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "2"]
+    cmd = [
+        *SNAKEMAKE,
+        "-s",
+        str(REPO / "workflow" / "Snakefile"),
+        "--directory",
+        str(work),
+        "--cores",
+        "2",
+    ]
     cmd += ["--configfile", str(cfg), "--", TARGET]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(

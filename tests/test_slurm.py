@@ -215,7 +215,7 @@ LEARNED = {
 def _dry_run_gpus(tmp_path, *extra) -> dict[tuple[str, str], int]:
     cfg = tmp_path / "learned.yaml"
     cfg.write_text(yaml.safe_dump(LEARNED))
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path)]
     cmd += ["--configfile", str(cfg), "-n", "--cores", "2", "--forceall", *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

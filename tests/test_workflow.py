@@ -51,7 +51,7 @@ def run(workdir: Path, configfile: Path, *extra: str) -> str:
     cmd = [
         *SNAKEMAKE,
         "-s",
-        str(REPO / "Snakefile"),
+        str(REPO / "workflow" / "Snakefile"),
         "--directory",
         str(workdir),
         "--cores",

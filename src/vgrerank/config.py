@@ -12,7 +12,7 @@ import yaml
 
 from .errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 @functools.cache
@@ -39,7 +39,7 @@ def _resolve(schema: dict, node: dict) -> dict:
 
 
 def schema_default(path: str):
-    """The default that config/schema.yaml gives the config key ``path`` (dotted, ``*`` for any
+    """The default that workflow/schemas/config.schema.yaml gives the config key ``path`` (dotted, ``*`` for any
     name of a mapping, e.g. ``datasets.*.build.*.daynight.night_threshold``), deep-copied: the
     one place a configurable default is written; library defaults read it from here. KeyError
     when the key is not in the schema or has no default."""

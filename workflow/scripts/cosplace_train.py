@@ -1,4 +1,4 @@
-"""Snakemake adapter of rules/cosplace.smk: render the CosPlace training city
+"""Snakemake adapter of workflow/rules/cosplace.smk: render the CosPlace training city
 (rule cosplace_trainset) or train CosPlace on it / on a folder of '@UTM' images (cosplace_train)."""
 
 from pathlib import Path

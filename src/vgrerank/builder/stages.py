@@ -6,7 +6,7 @@ previous one kept (the first: the downloaded photos) and writes one table keyed 
 with ``keep`` and ``reason`` (``results/<ds>/builder/<split>/<table>.parquet``). The last
 stage's kept photos, at the positions of the ``corrections`` stage, are the built split.
 
-Everything that names a stage derives from this list: the paths ``rules/builder.smk`` wires
+Everything that names a stage derives from this list: the paths ``workflow/rules/builder.smk`` wires
 (:func:`stage_table`, :func:`previous_table`, :func:`stage_log`, :func:`stage_benchmark`), the
 funnel's steps (``workflow/scripts/builder_report.py``), the stage scores against the SynthCity
 truth (:data:`.truth.SCORERS`, one entry per stage) and which classifiers rule ``builder_train``

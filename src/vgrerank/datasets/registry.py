@@ -1,6 +1,6 @@
 """Known datasets and ``load_dataset``: a dataset is a config entry.
 
-Config entry keys (validated by ``config/schema.yaml``)::
+Config entry keys (validated by ``workflow/schemas/config.schema.yaml``)::
 
     format: vg | manifest | frames
     root: folder                      # vg, frames; manifest: defaults to the manifest's folder

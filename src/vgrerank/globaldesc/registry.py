@@ -34,7 +34,7 @@ GLOBAL_TYPES = {
     "transvpr": "branches:TransVPRGlobal",
 }
 
-# the checkpoints rules/cosplace.smk trains (relative to the workflow's working directory;
+# the checkpoints workflow/rules/cosplace.smk trains (relative to the workflow's working directory;
 # config keys cosplace_train and cosplace_finetune)
 TRAINED_COSPLACE = "results/cosplace/cosplace-trained.pth"
 TRAINED_EFFNET = "results/cosplace/effnet-lite0-cosplace.pth"
@@ -100,14 +100,14 @@ GLOBALS: dict[str, dict] = {
         "type": "transvpr", "model": "msls", "resize": [640, 480], "weights": None,
         "tag": "transvpr-msls-global",
     },
-    # trained by the workflow (rules/cosplace.smk, config key cosplace_train): its weights are
+    # trained by the workflow (workflow/rules/cosplace.smk, config key cosplace_train): its weights are
     # the rule's output, so naming it in `global:` trains it first; resize_max = the training
     # image size (cosplace_train.image_size [128, 96])
     "cosplace-trained": {
         "type": "cosplace", "backbone": "resnet18", "fc_output_dim": 512,
         "weights": TRAINED_COSPLACE, "resize_max": 128, "tag": "cosplace-trained",
     },
-    # ImageNet EfficientNet-Lite0 + GeM + FC 512 fine-tuned CosPlace-style by rules/cosplace.smk
+    # ImageNet EfficientNet-Lite0 + GeM + FC 512 fine-tuned CosPlace-style by workflow/rules/cosplace.smk
     # (config key cosplace_finetune: its last block and head on the training city's day, dusk and
     # night renders); resize_max = the training image size (cosplace_finetune.image_size)
     "effnet-lite0-cosplace": {

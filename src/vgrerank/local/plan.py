@@ -1,6 +1,6 @@
 """Sharded, parallel extraction of database local features on top of the append-only store.
 
-Three steps, one Snakemake job each (rules/local.smk), so a cluster extracts shards in parallel
+Three steps, one Snakemake job each (workflow/rules/local.smk), so a cluster extracts shards in parallel
 and no two jobs ever write one file:
 
 1. :func:`plan_database` (one job per retrieval file) lists the candidates that no complete shard

@@ -6,7 +6,7 @@ rule global_database:
         ready=database_ready,
         weights=trained_weights,
     output:
-        "results/{dataset}/global/{gtag}/database.h5",
+        fill("global_database"),
     log:
         "logs/global/{dataset}/{gtag}/database.log",
     benchmark:
@@ -20,19 +20,19 @@ rule global_database:
         gpu=gpu_global,
     params:
         conf=lambda wc: GLOBAL[wc.gtag],
-        dataset=lambda wc: ds_db_entry(wc.dataset),
+        dataset=db_entry,
         seed=config["seed"],
         device=config["device"],
     script:
-        "../workflow/scripts/global_database.py"
+        "../scripts/global_database.py"
 
 
 rule global_queries:
     input:
         ready=split_ready,
-        database="results/{dataset}/global/{gtag}/database.h5",
+        database=fill("global_database"),
     output:
-        "results/{dataset}/global/{gtag}/queries_{split}.h5",
+        fill("global_queries"),
     log:
         "logs/global/{dataset}/{gtag}/queries_{split}.log",
     benchmark:
@@ -46,7 +46,7 @@ rule global_queries:
         gpu=gpu_global,
     params:
         conf=lambda wc: GLOBAL[wc.gtag],
-        dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),
+        dataset=split_entry,
         device=config["device"],
     script:
-        "../workflow/scripts/global_queries.py"
+        "../scripts/global_queries.py"

@@ -3,10 +3,10 @@
 
 rule retrieve:
     input:
-        database="results/{dataset}/global/{gtag}/database.h5",
-        queries="results/{dataset}/global/{gtag}/queries_{split}.h5",
+        database=fill("global_database"),
+        queries=fill("global_queries"),
     output:
-        "results/{dataset}/{split}/retrieval/{gtag}-K{k}.h5",
+        fill("retrieval"),
     log:
         "logs/retrieve/{dataset}/{split}/{gtag}-K{k}.log",
     benchmark:
@@ -22,4 +22,4 @@ rule retrieve:
         opts=config["retrieval"],
         device=config["device"],
     script:
-        "../workflow/scripts/retrieve.py"
+        "../scripts/retrieve.py"

@@ -5,7 +5,7 @@
 
 rule synth_database:
     output:
-        "resources/{dataset}/database.json",
+        fill("synth_database"),
     log:
         "logs/synth/{dataset}/database.log",
     benchmark:
@@ -17,15 +17,15 @@ rule synth_database:
         mem_mb=2000,
         runtime=30,
     params:
-        conf=lambda wc: synth_city_conf(wc.dataset),
+        conf=lambda wc: PLAN.synth_city_conf(wc.dataset),
         seed=config["seed"],
     script:
-        "../workflow/scripts/synth_database.py"
+        "../scripts/synth_database.py"
 
 
 rule synth_queries:
     output:
-        "resources/{dataset}/queries_{split}.json",
+        fill("synth_queries"),
     log:
         "logs/synth/{dataset}/queries_{split}.log",
     benchmark:
@@ -37,7 +37,7 @@ rule synth_queries:
         mem_mb=2000,
         runtime=30,
     params:
-        conf=lambda wc: synth_split_conf(wc.dataset, wc.split),
+        conf=lambda wc: PLAN.synth_split_conf(wc.dataset, wc.split),
         seed=config["seed"],
     script:
-        "../workflow/scripts/synth_queries.py"
+        "../scripts/synth_queries.py"

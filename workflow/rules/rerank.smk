@@ -4,9 +4,9 @@
 rule rerank:
     input:
         unpack(method_features),
-        retrieval=f"results/{{dataset}}/{{split}}/retrieval/{{gtag}}-K{K}.h5",
+        retrieval=RETRIEVAL_K,
     output:
-        "results/{dataset}/{split}/rerank/{gtag}-K{k}/{method}.parquet",
+        fill("rerank"),
     log:
         "logs/rerank/{dataset}/{split}/{gtag}-K{k}/{method}.log",
     benchmark:
@@ -24,4 +24,4 @@ rule rerank:
         seed=config["seed"],
         device=config["device"],
     script:
-        "../workflow/scripts/rerank.py"
+        "../scripts/rerank.py"

@@ -3,12 +3,12 @@
 # `global:` trains it first. Each training (config keys cosplace_train and cosplace_finetune)
 # renders its own training city: SynthCity with another seed than the test city, by day, dusk and
 # night, at its image size (or any folder of '@UTM' images with <key>.folder).
-# Helpers (cosplace_gtags, cosplace_train_conf, ...) are at the end of rules/common.smk.
+# What it trains and where: vgrerank.plan.Plan (cosplace_gtags, cosplace_train_conf, ...).
 
 
 rule cosplace_trainset:
     output:
-        "resources/{key}/trainset.json",
+        fill("cosplace_trainset"),
     log:
         "logs/cosplace/{key}/trainset.log",
     benchmark:
@@ -23,26 +23,22 @@ rule cosplace_trainset:
         runtime=60,
     params:
         city=lambda wc: canonical(
-            {**config[wc.key]["city"], "seed": cosplace_city_seed(wc.key)}
+            {**config[wc.key]["city"], "seed": PLAN.cosplace_city_seed(wc.key)}
         ),
         headings=lambda wc: config[wc.key]["headings"],
         conditions=lambda wc: config[wc.key]["conditions"],
         size=lambda wc: config[wc.key]["image_size"],
         supersample=lambda wc: config[wc.key]["supersample"],
     script:
-        "../workflow/scripts/cosplace_train.py"
+        "../scripts/cosplace_train.py"
 
 
 rule cosplace_train:
     input:
-        trainset=lambda wc: (
-            []
-            if config[COSPLACE_NAMES[wc.name]]["folder"]
-            else cosplace_trainset(COSPLACE_NAMES[wc.name])
-        ),
+        trainset=lambda wc: PLAN.cosplace_trainset_input(wc.name),
     output:
-        model="results/cosplace/{name}.pth",
-        summary="results/cosplace/{name}.json",
+        model=fill("cosplace_model"),
+        summary=fill("cosplace_summary"),
     log:
         "logs/cosplace/{name}/train.log",
     benchmark:
@@ -57,8 +53,8 @@ rule cosplace_train:
         runtime=120,
         gpu=1,
     params:
-        conf=lambda wc: cosplace_train_conf(COSPLACE_NAMES[wc.name]),
-        root=lambda wc: cosplace_root(COSPLACE_NAMES[wc.name]),
+        conf=lambda wc: PLAN.cosplace_train_conf(COSPLACE_NAMES[wc.name]),
+        root=lambda wc: PLAN.cosplace_root(COSPLACE_NAMES[wc.name]),
         device=config["device"],
     script:
-        "../workflow/scripts/cosplace_train.py"
+        "../scripts/cosplace_train.py"

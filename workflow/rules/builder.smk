@@ -5,7 +5,7 @@
 # table keyed by photo_id (results/<ds>/builder/<split>/<table>.parquet) listing the photos that
 # reached it, with keep/reason, so the funnel is auditable. Paths come from the stage list:
 # adding a stage is an entry there, its rule here, its script and library function.
-# (stage_conf and the other input/params functions: rules/common.smk)
+# (stage_conf and the other input/params functions: workflow/rules/common.smk)
 from vgrerank.builder.stages import (
     STAGES,
     model_stages,
@@ -22,7 +22,7 @@ rule builder_collection:
     input:
         ready=database_ready,
     output:
-        "resources/{dataset}/builder/{split}/collection/collection.json",
+        fill("builder_collection"),
     log:
         "logs/builder/{dataset}/{split}/collection.log",
     benchmark:
@@ -34,18 +34,18 @@ rule builder_collection:
         mem_mb=2000,
         runtime=30,
     params:
-        city=lambda wc: synth_city_conf(wc.dataset),
-        collection=lambda wc: canonical(build_source(wc)["collection"]),
+        city=lambda wc: PLAN.synth_city_conf(wc.dataset),
+        collection=lambda wc: build_conf(wc)["source"]["collection"],
         seed=config["seed"],
     script:
-        "../workflow/scripts/builder_collection.py"
+        "../scripts/builder_collection.py"
 
 
 rule builder_trainset:
     input:
         ready=database_ready,
     output:
-        "resources/{dataset}/builder/train/collection.json",
+        fill("builder_trainset"),
     log:
         "logs/builder/{dataset}/trainset.log",
     benchmark:
@@ -57,19 +57,19 @@ rule builder_trainset:
         mem_mb=2000,
         runtime=60,
     params:
-        city=lambda wc: synth_city_conf(wc.dataset),
-        daynight=lambda wc: builder_train_conf(wc.dataset, "daynight"),
-        indoor=lambda wc: builder_train_conf(wc.dataset, "indoor"),
+        city=lambda wc: PLAN.synth_city_conf(wc.dataset),
+        daynight=lambda wc: PLAN.builder_train_conf(wc.dataset, "daynight"),
+        indoor=lambda wc: PLAN.builder_train_conf(wc.dataset, "indoor"),
         seed=config["seed"],
     script:
-        "../workflow/scripts/builder_trainset.py"
+        "../scripts/builder_trainset.py"
 
 
 rule builder_train:
     input:
-        trainset="resources/{dataset}/builder/train/collection.json",
+        trainset=fill("builder_trainset"),
     output:
-        "results/{dataset}/builder/models/{task}.pt",
+        fill("builder_model"),
     log:
         "logs/builder/{dataset}/train_{task}.log",
     benchmark:
@@ -84,11 +84,11 @@ rule builder_train:
         runtime=60,
         gpu=0,
     params:
-        train=lambda wc: builder_train_conf(wc.dataset, wc.task),
+        train=lambda wc: PLAN.builder_train_conf(wc.dataset, wc.task),
         seed=config["seed"],
         device=config["device"],
     script:
-        "../workflow/scripts/builder_train.py"
+        "../scripts/builder_train.py"
 
 
 rule builder_fetch:
@@ -109,9 +109,9 @@ rule builder_fetch:
         runtime=240,
     params:
         source=stage_conf("fetch"),
-        dataset=lambda wc: ds_db_entry(wc.dataset),
+        dataset=db_entry,
     script:
-        "../workflow/scripts/builder_fetch.py"
+        "../scripts/builder_fetch.py"
 
 
 rule builder_indoor:
@@ -134,7 +134,7 @@ rule builder_indoor:
         conf=stage_conf("indoor"),
         device=config["device"],
     script:
-        "../workflow/scripts/builder_indoor.py"
+        "../scripts/builder_indoor.py"
 
 
 rule builder_daynight:
@@ -158,14 +158,16 @@ rule builder_daynight:
         conf=stage_conf("daynight"),
         device=config["device"],
     script:
-        "../workflow/scripts/builder_daynight.py"
+        "../scripts/builder_daynight.py"
 
 
 rule builder_dedup:
     input:
         photos=stage_table("fetch"),
         previous=previous_table("dedup"),
-        database=lambda wc: f"results/{wc.dataset}/global/{first_gtag(wc.dataset)}/database.h5",
+        database=lambda wc: fill(
+            "global_database", dataset=wc.dataset, gtag=PLAN.first_gtag(wc.dataset)
+        ),
     output:
         table=stage_table("dedup"),
         clusters=f"{split_dir()}/clusters.csv",
@@ -181,10 +183,10 @@ rule builder_dedup:
         runtime=60,
     params:
         conf=stage_conf("dedup"),
-        gconf=lambda wc: GLOBAL[first_gtag(wc.dataset)],
+        gconf=lambda wc: GLOBAL[PLAN.first_gtag(wc.dataset)],
         device=config["device"],
     script:
-        "../workflow/scripts/builder_dedup.py"
+        "../scripts/builder_dedup.py"
 
 
 rule builder_corrections:
@@ -205,7 +207,7 @@ rule builder_corrections:
         mem_mb=1000,
         runtime=10,
     script:
-        "../workflow/scripts/builder_corrections.py"
+        "../scripts/builder_corrections.py"
 
 
 rule builder_geotag:
@@ -225,13 +227,11 @@ rule builder_geotag:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=lambda wc: ds_db_entry(wc.dataset),
-        threshold_m=lambda wc: build_conf(wc.dataset, wc.split)["geotag"][
-            "threshold_m"
-        ]
+        dataset=db_entry,
+        threshold_m=lambda wc: build_conf(wc)["geotag"]["threshold_m"]
         or DATASETS[wc.dataset]["threshold_m"],
     script:
-        "../workflow/scripts/builder_geotag.py"
+        "../scripts/builder_geotag.py"
 
 
 rule builder_queryset:
@@ -241,7 +241,7 @@ rule builder_queryset:
         previous=stage_table(STAGES[-1]),
         ready=database_ready,
     output:
-        "resources/{dataset}/built_{split}.json",
+        fill("built"),
     log:
         "logs/builder/{dataset}/{split}/queryset.log",
     benchmark:
@@ -253,30 +253,30 @@ rule builder_queryset:
         mem_mb=2000,
         runtime=20,
     params:
-        dataset=lambda wc: ds_db_entry(wc.dataset),
+        dataset=db_entry,
     script:
-        "../workflow/scripts/builder_queryset.py"
+        "../scripts/builder_queryset.py"
 
 
 rule builder_report:
     input:
         photos=stage_table("fetch"),
         stages=stage_tables(),
-        built="resources/{dataset}/built_{split}.json",
+        built=fill("built"),
         collection=collection_input,
     output:
-        funnel_csv="results/{dataset}/builder/{split}/funnel.csv",
+        funnel_csv=f"{split_dir()}/funnel.csv",
         funnel_md=report(
-            "results/{dataset}/builder/{split}/funnel.md",
+            f"{split_dir()}/funnel.md",
             category="Query-set builder",
             caption="../report/builder_funnel.rst",
         ),
         map=report(
-            "results/{dataset}/builder/{split}/map.png",
+            f"{split_dir()}/map.png",
             category="Query-set builder",
             caption="../report/builder_map.rst",
         ),
-        counts="results/{dataset}/builder/{split}/map_counts.csv",
+        counts=f"{split_dir()}/map_counts.csv",
     log:
         "logs/builder/{dataset}/{split}/report.log",
     benchmark:
@@ -288,13 +288,15 @@ rule builder_report:
         mem_mb=2000,
         runtime=10,
     params:
-        conf=lambda wc: canonical(build_conf(wc.dataset, wc.split)),
+        conf=build_conf,
         synth=lambda wc: (
-            synth_city_conf(wc.dataset) if "synth" in DATASETS[wc.dataset] else None
+            PLAN.synth_city_conf(wc.dataset)
+            if "synth" in DATASETS[wc.dataset]
+            else None
         ),
-        dataset=lambda wc: ds_db_entry(wc.dataset),
+        dataset=db_entry,
     script:
-        "../workflow/scripts/builder_report.py"
+        "../scripts/builder_report.py"
 
 
 rule builder_truth:
@@ -304,9 +306,9 @@ rule builder_truth:
         clusters=f"{split_dir()}/clusters.csv",
         collection=collection_input,
     output:
-        csv="results/{dataset}/builder/{split}/truth.csv",
+        csv=f"{split_dir()}/truth.csv",
         md=report(
-            "results/{dataset}/builder/{split}/truth.md",
+            f"{split_dir()}/truth.md",
             category="Query-set builder",
             caption="../report/builder_truth.rst",
         ),
@@ -321,8 +323,8 @@ rule builder_truth:
         mem_mb=1000,
         runtime=10,
     params:
-        conf=lambda wc: canonical(build_conf(wc.dataset, wc.split)),
-        dataset=lambda wc: ds_db_entry(wc.dataset),
+        conf=build_conf,
+        dataset=db_entry,
         threshold_m=lambda wc: DATASETS[wc.dataset]["threshold_m"],
     script:
-        "../workflow/scripts/builder_truth.py"
+        "../scripts/builder_truth.py"

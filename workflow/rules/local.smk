@@ -11,9 +11,9 @@
 checkpoint local_plan:
     input:
         ready=database_ready,
-        retrieval=f"results/{{dataset}}/{{split}}/retrieval/{{gtag}}-K{K}.h5",
+        retrieval=RETRIEVAL_K,
     output:
-        "results/{dataset}/local/{etag}/plan/{split}/{gtag}-K{k}.json",
+        fill("local_plan"),
     log:
         "logs/local/{dataset}/{etag}/plan/{split}/{gtag}-K{k}.log",
     benchmark:
@@ -26,21 +26,21 @@ checkpoint local_plan:
         runtime=20,
     params:
         conf=lambda wc: EXTRACTOR[wc.etag],
-        dataset=lambda wc: ds_db_entry(wc.dataset),
+        dataset=db_entry,
         k=lambda wc: int(wc.k),
-        shards=lambda wc: f"results/{wc.dataset}/local/{wc.etag}/db",
-        todo=lambda wc: f"results/{wc.dataset}/local/{wc.etag}/todo",
+        shards=lambda wc: fill("local_shards", dataset=wc.dataset, etag=wc.etag),
+        todo=lambda wc: fill("local_todo", dataset=wc.dataset, etag=wc.etag),
         shard_size=config["extraction"]["shard_size"],
     script:
-        "../workflow/scripts/local_plan.py"
+        "../scripts/local_plan.py"
 
 
 rule local_shard:
     input:
         ready=database_ready,
-        todo="results/{dataset}/local/{etag}/todo/{digest}.txt",
+        todo=fill("local_todo_file"),
     output:
-        "results/{dataset}/local/{etag}/db/{digest}.h5",
+        fill("local_shard"),
     log:
         "logs/local/{dataset}/{etag}/db/{digest}.log",
     benchmark:
@@ -56,20 +56,20 @@ rule local_shard:
         gpu=gpu_extractor,
     params:
         conf=lambda wc: EXTRACTOR[wc.etag],
-        dataset=lambda wc: ds_db_entry(wc.dataset),
+        dataset=db_entry,
         device=config["device"],
     script:
-        "../workflow/scripts/local_shard.py"
+        "../scripts/local_shard.py"
 
 
 rule local_database:
     input:
         ready=database_ready,
-        retrieval=f"results/{{dataset}}/{{split}}/retrieval/{{gtag}}-K{K}.h5",
-        plan="results/{dataset}/local/{etag}/plan/{split}/{gtag}-K{k}.json",
+        retrieval=RETRIEVAL_K,
+        plan=fill("local_plan"),
         shards=planned_shard_files,
     output:
-        "results/{dataset}/local/{etag}/database/{split}/{gtag}-K{k}.h5",
+        fill("local_database"),
     log:
         "logs/local/{dataset}/{etag}/database/{split}/{gtag}-K{k}.log",
     benchmark:
@@ -82,19 +82,19 @@ rule local_database:
         runtime=60,
     params:
         conf=lambda wc: EXTRACTOR[wc.etag],
-        dataset=lambda wc: ds_db_entry(wc.dataset),
+        dataset=db_entry,
         k=lambda wc: int(wc.k),
-        shards=lambda wc: f"results/{wc.dataset}/local/{wc.etag}/db",
+        shards=lambda wc: fill("local_shards", dataset=wc.dataset, etag=wc.etag),
         device=config["device"],
     script:
-        "../workflow/scripts/local_database.py"
+        "../scripts/local_database.py"
 
 
 rule local_queries:
     input:
         ready=split_ready,
     output:
-        "results/{dataset}/local/{etag}/queries_{split}.h5",
+        fill("local_queries"),
     log:
         "logs/local/{dataset}/{etag}/queries_{split}.log",
     benchmark:
@@ -108,7 +108,7 @@ rule local_queries:
         gpu=gpu_extractor,
     params:
         conf=lambda wc: EXTRACTOR[wc.etag],
-        dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),
+        dataset=split_entry,
         device=config["device"],
     script:
-        "../workflow/scripts/local_queries.py"
+        "../scripts/local_queries.py"

@@ -3,36 +3,36 @@
 
 rule tables:
     input:
-        recall=RECALL_FILES,
-        queries=QUERY_FILES,
-        sweep=SWEEP_FILES,
-        rerank=RERANK_FILES,
-        features=sorted({r["db_features"] for r in RUNS}),
+        recall=PLAN.recall_files(),
+        queries=PLAN.query_files(),
+        sweep=PLAN.sweep_files(),
+        rerank=PLAN.rerank_files(),
+        features=PLAN.db_feature_files(),
     output:
         recall_csv=report(
-            "results/tables/recall.csv",
+            fill("table", name="recall.csv"),
             category="Tables",
             caption="../report/recall.rst",
         ),
-        recall_md="results/tables/recall.md",
+        recall_md=fill("table", name="recall.md"),
         paired_csv=report(
-            "results/tables/paired.csv",
+            fill("table", name="paired.csv"),
             category="Tables",
             caption="../report/paired.rst",
         ),
-        paired_md="results/tables/paired.md",
+        paired_md=fill("table", name="paired.md"),
         claims_md=report(
-            "results/tables/claims.md",
+            fill("table", name="claims.md"),
             category="Tables",
             caption="../report/claims.rst",
         ),
         latency_csv=report(
-            "results/tables/latency.csv",
+            fill("table", name="latency.csv"),
             category="Tables",
             caption="../report/latency.rst",
         ),
-        latency_md="results/tables/latency.md",
-        sweep_csv="results/tables/recall_vs_k.csv",
+        latency_md=fill("table", name="latency.md"),
+        sweep_csv=fill("table", name="recall_vs_k.csv"),
     log:
         "logs/report/tables.log",
     benchmark:
@@ -50,27 +50,27 @@ rule tables:
         seed=config["seed"],
         num_boot=NUM_BOOT,
     script:
-        "../workflow/scripts/tables.py"
+        "../scripts/tables.py"
 
 
 rule plots:
     input:
-        recall="results/tables/recall.csv",
-        latency="results/tables/latency.csv",
-        sweep="results/tables/recall_vs_k.csv",
+        recall=fill("table", name="recall.csv"),
+        latency=fill("table", name="latency.csv"),
+        sweep=fill("table", name="recall_vs_k.csv"),
     output:
         time=report(
-            "results/plots/recall_vs_time.png",
+            fill("plot", name="recall_vs_time"),
             category="Plots",
             caption="../report/recall_vs_time.rst",
         ),
         k=report(
-            "results/plots/recall_vs_k.png",
+            fill("plot", name="recall_vs_k"),
             category="Plots",
             caption="../report/recall_vs_k.rst",
         ),
         severity=report(
-            "results/plots/recall_vs_severity.png",
+            fill("plot", name="recall_vs_severity"),
             category="Plots",
             caption="../report/recall_vs_severity.rst",
         ),
@@ -85,9 +85,9 @@ rule plots:
         mem_mb=2000,
         runtime=10,
     params:
-        severity=severity_levels(),
+        severity=PLAN.severity_levels(),
     script:
-        "../workflow/scripts/plots.py"
+        "../scripts/plots.py"
 
 
 rule figures:
@@ -95,7 +95,7 @@ rule figures:
         unpack(figure_inputs),
     output:
         report(
-            directory("results/figures/{dataset}/{split}/{gtag}-K{k}"),
+            directory(fill("figures")),
             patterns=["{name}.png"],
             category="Figures",
             subcategory="{dataset} {split}",
@@ -112,10 +112,10 @@ rule figures:
         mem_mb=4000,
         runtime=30,
     params:
-        dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),
-        runs=lambda wc: runs_of(wc.dataset, wc.split, wc.gtag),
+        dataset=split_entry,
+        runs=lambda wc: PLAN.runs_of(wc.dataset, wc.split, wc.gtag),
         methods=METHOD,
         num_queries=config["report"].get("num_queries", 4),
         failures_only=config["report"].get("failures_only", False),
     script:
-        "../workflow/scripts/figures.py"
+        "../scripts/figures.py"

@@ -4,10 +4,10 @@
 rule evaluate_retrieval:
     input:
         ready=split_ready,
-        retrieval=f"results/{{dataset}}/{{split}}/retrieval/{{gtag}}-K{K}.h5",
+        retrieval=RETRIEVAL_K,
     output:
-        recall="results/{dataset}/{split}/recall/{gtag}-K{k}/retrieval.csv",
-        queries="results/{dataset}/{split}/recall/{gtag}-K{k}/retrieval.queries.csv",
+        recall=fill("recall_retrieval"),
+        queries=fill("recall_retrieval_queries"),
     log:
         "logs/evaluate/{dataset}/{split}/{gtag}-K{k}/retrieval.log",
     benchmark:
@@ -19,23 +19,23 @@ rule evaluate_retrieval:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),
+        dataset=split_entry,
         ns=config["evaluation"]["ns"],
         seed=config["seed"],
         num_boot=NUM_BOOT,
     script:
-        "../workflow/scripts/evaluate.py"
+        "../scripts/evaluate.py"
 
 
 rule evaluate_method:
     input:
         ready=split_ready,
-        retrieval=f"results/{{dataset}}/{{split}}/retrieval/{{gtag}}-K{K}.h5",
-        rerank="results/{dataset}/{split}/rerank/{gtag}-K{k}/{method}.parquet",
+        retrieval=RETRIEVAL_K,
+        rerank=fill("rerank"),
     output:
-        recall="results/{dataset}/{split}/recall/{gtag}-K{k}/{method}.csv",
-        sweep="results/{dataset}/{split}/recall/{gtag}-K{k}/{method}.sweep.csv",
-        queries="results/{dataset}/{split}/recall/{gtag}-K{k}/{method}.queries.csv",
+        recall=fill("recall_method"),
+        sweep=fill("recall_method_sweep"),
+        queries=fill("recall_method_queries"),
     log:
         "logs/evaluate/{dataset}/{split}/{gtag}-K{k}/{method}.log",
     benchmark:
@@ -47,10 +47,10 @@ rule evaluate_method:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=lambda wc: ds_split_entry(wc.dataset, wc.split),
+        dataset=split_entry,
         ns=config["evaluation"]["ns"],
         seed=config["seed"],
         num_boot=NUM_BOOT,
         k_sweep=config["evaluation"]["k_sweep"],
     script:
-        "../workflow/scripts/evaluate.py"
+        "../scripts/evaluate.py"
