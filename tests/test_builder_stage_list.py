@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from workflow_run import REPO, RULES
 
 from vgrerank.builder import choropleth, dedup, filters, geotag, stages, trainset, truth
 from vgrerank.builder.stages import SOURCE, STAGES
 from vgrerank.config import SCHEMA_PATH, schema_default
 from vgrerank.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILDER_SMK = ROOT / "rules" / "builder.smk"
-BUILDER_SRC = ROOT / "src" / "vgrerank" / "builder"
+BUILDER_SMK = RULES / "builder.smk"
+BUILDER_SRC = REPO / "src" / "vgrerank" / "builder"
 
 
 def _rules() -> dict[str, str]:
@@ -40,7 +40,7 @@ def test_every_stage_has_its_rule_and_script():
         assert f'stage_table("{st.name}")' in block.split("log:")[0].split("output:")[1], st
         assert f'stage_log("{st.name}")' in block and f'stage_benchmark("{st.name}")' in block
         assert f'"../{st.script}"' in block, f"{st.rule}: script is not {st.script}"
-        assert (ROOT / st.script).is_file(), st.script
+        assert (REPO / st.script).is_file(), st.script
         inputs = block.split("output:")[0]
         if st is STAGES[0]:  # the first filter reads the downloaded photos
             assert 'photos=stage_table("fetch")' in inputs, st.rule
@@ -258,7 +258,7 @@ def test_one_indoor_keep_rule():
 
 def test_one_loopback_server_helper():
     # only loopback.py runs a server loop or opens sockets; the servers it runs import it
-    src = ROOT / "src" / "vgrerank"
+    src = REPO / "src" / "vgrerank"
     for p in sorted(src.rglob("*.py")):
         text = p.read_text()
         if p.name == "loopback.py":
