@@ -13,19 +13,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from workflow_run import REPO, RULES
 
 from vgrerank.builder import choropleth, dedup, filters, geotag, stages, trainset, truth
 from vgrerank.builder.stages import SOURCE, STAGES
 from vgrerank.config import SCHEMA_PATH, schema_default
 from vgrerank.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILDER_SMK = ROOT / "workflow" / "rules" / "builder.smk"
-BUILDER_SRC = ROOT / "src" / "vgrerank" / "builder"
+BUILDER_SMK = RULES / "builder.smk"
+BUILDER_SRC = REPO / "src" / "vgrerank" / "builder"
 
 
 def _rules() -> dict[str, str]:
-    """Rule name -> its block of workflow/rules/builder.smk."""
+    """Rule name -> its block of rules/builder.smk."""
     text = BUILDER_SMK.read_text()
     heads = list(re.finditer(r"^rule (\w+):$", text, re.M))
     ends = [m.start() for m in heads[1:]] + [len(text)]
@@ -36,13 +36,13 @@ def test_every_stage_has_its_rule_and_script():
     rules = _rules()
     for st in (SOURCE, *STAGES):
         block = rules.get(st.rule)
-        assert block is not None, f"workflow/rules/builder.smk has no rule {st.rule}"
+        assert block is not None, f"rules/builder.smk has no rule {st.rule}"
         assert f'stage_table("{st.name}")' in block.split("log:")[0].split("output:")[1], st
         assert f'stage_log("{st.name}")' in block and f'stage_benchmark("{st.name}")' in block
         # scripts are named relative to the rule file (workflow/rules/ -> workflow/scripts/)
         script = st.script.removeprefix("workflow/")
         assert f'"../{script}"' in block, f"{st.rule}: script is not {st.script}"
-        assert (ROOT / st.script).is_file(), st.script
+        assert (REPO / st.script).is_file(), st.script
         inputs = block.split("output:")[0]
         if st is STAGES[0]:  # the first filter reads the downloaded photos
             assert 'photos=stage_table("fetch")' in inputs, st.rule
@@ -260,7 +260,7 @@ def test_one_indoor_keep_rule():
 
 def test_one_loopback_server_helper():
     # only loopback.py runs a server loop or opens sockets; the servers it runs import it
-    src = ROOT / "src" / "vgrerank"
+    src = REPO / "src" / "vgrerank"
     for p in sorted(src.rglob("*.py")):
         text = p.read_text()
         if p.name == "loopback.py":

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import TINY, job_counts, run
+from workflow_run import TINY, job_counts, run, tiny
 
 from vgrerank.builder.fakeflickr import serve
 from vgrerank.datasets.names import parse_name
@@ -25,7 +25,7 @@ TRAIN = {"n": 60, "epochs": 2, "size": 64, "collection": {"long_side": 240}}
 
 
 def _config(rest_url: str) -> dict:
-    c = copy.deepcopy(TINY)
+    c = tiny()
     c["methods"] = ["orb+mnn+count"]  # the builder is under test here, not the methods
     c["report"] = {"num_queries": 1, "figures": False}
     source = {

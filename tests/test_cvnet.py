@@ -3,12 +3,13 @@ against independent references, features of an image, the verification score and
 combination with the global similarity, the global preset and the methods by name.
 
 The official weights (``CVPR2022_CVNet_R50.pyth``, no licence stated) are not available offline:
-every check runs on random tensors saved in the official layout (``{'model_state': ...}``), which
-is written out below from the official model code (sungonce/CVNet: ``model/resnet.py`` (pycls
-``ResNet``: ``stem``, stages ``s1``-``s4`` of ``ResBlock`` ``b1``.. with ``proj``/``bn`` and
-``f.{a,a_bn,b,b_bn,c,c_bn}``, ``head.pool.p``, ``head.fc``), ``model/CVNet_Rerank_model.py``
-(``encoder_q``, ``conv2ds``, ``cv_learner``), ``model/CVlearner.py`` (Sequential blocks of
-``CenterPivotConv4d``, ``GroupNorm``, ``ReLU``; ``mlp``)).
+every check runs on random tensors saved in the official layout (``{'model_state': ...}``),
+which is written out in ``official_layouts.py`` from the official model code (sungonce/CVNet:
+``model/resnet.py`` (pycls ``ResNet``: ``stem``, stages ``s1``-``s4`` of ``ResBlock`` ``b1``..
+with ``proj``/``bn`` and ``f.{a,a_bn,b,b_bn,c,c_bn}``, ``head.pool.p``, ``head.fc``),
+``model/CVNet_Rerank_model.py`` (``encoder_q``, ``conv2ds``, ``cv_learner``),
+``model/CVlearner.py`` (Sequential blocks of ``CenterPivotConv4d``, ``GroupNorm``, ``ReLU``;
+``mlp``)).
 """
 
 from __future__ import annotations
@@ -17,74 +18,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from official_layouts import cvnet_keys, cvnet_state_dict
 
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.local.base import Features
 from vgrerank.local.registry import make_extractor, make_matcher, make_scorer, parse_method
 
 
-def _bn(p: str, c: int) -> dict:
-    return {
-        **{f"{p}.{k}": (c,) for k in ("weight", "bias", "running_mean", "running_var")},
-        f"{p}.num_batches_tracked": (),
-    }
-
-
-def cvnet_keys(depth: int = 50) -> dict:
-    blocks = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}[depth]
-    e = "encoder_q"
-    keys = {f"{e}.stem.conv.weight": (64, 3, 7, 7), **_bn(f"{e}.stem.bn", 64)}
-    w_in = 64
-    for s, (d, w_out, w_b) in enumerate(zip(blocks, (256, 512, 1024, 2048), (64, 128, 256, 512),
-                                            strict=True), 1):  # fmt: skip
-        for b in range(1, d + 1):
-            p = f"{e}.s{s}.b{b}"
-            if b == 1:
-                keys.update({f"{p}.proj.weight": (w_out, w_in, 1, 1), **_bn(f"{p}.bn", w_out)})
-            keys.update({f"{p}.f.a.weight": (w_b, w_in if b == 1 else w_out, 1, 1)})
-            keys.update(_bn(f"{p}.f.a_bn", w_b))
-            keys.update({f"{p}.f.b.weight": (w_b, w_b, 3, 3), **_bn(f"{p}.f.b_bn", w_b)})
-            keys.update({f"{p}.f.c.weight": (w_out, w_b, 1, 1), **_bn(f"{p}.f.c_bn", w_out)})
-        w_in = w_out
-    keys.update({f"{e}.head.pool.p": (1,), f"{e}.head.fc.weight": (2048, 2048)})
-    keys[f"{e}.head.fc.bias"] = (2048,)
-    keys.update({f"conv2ds.{i}.weight": (256, 1024, 3, 3) for i in range(3)})
-    layers = {1: [(9, 16, 5)], 2: [(16, 16, 3), (16, 32, 3)],
-              3: [(32, 32, 3), (32, 32, 3), (32, 64, 3)], 4: [(64, 64, 3), (64, 64, 3), (64, 128, 3)]}  # fmt: skip
-    for blk, convs in layers.items():
-        for i, (cin, cout, k) in enumerate(convs):
-            p = f"cv_learner.block{blk}"
-            for c in ("conv1", "conv2"):
-                keys.update({f"{p}.{3 * i}.{c}.weight": (cout, cin, k, k)})
-                keys[f"{p}.{3 * i}.{c}.bias"] = (cout,)
-            keys.update({f"{p}.{3 * i + 1}.weight": (cout,), f"{p}.{3 * i + 1}.bias": (cout,)})
-    keys.update({"cv_learner.mlp.0.weight": (128, 128), "cv_learner.mlp.0.bias": (128,)})
-    keys.update({"cv_learner.mlp.2.weight": (2, 128), "cv_learner.mlp.2.bias": (2,)})
-    return keys
-
-
-def official_state_dict(depth: int = 50, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for k, shape in cvnet_keys(depth).items():
-        if k.endswith("num_batches_tracked"):
-            sd[k] = torch.tensor(0)
-        elif k.endswith("running_var"):
-            sd[k] = 0.5 + torch.rand(shape, generator=g)
-        elif k.endswith("pool.p"):
-            sd[k] = torch.tensor([3.0])
-        elif len(shape) == 1 and (k.endswith("weight") and ("bn" in k or "learner.block" in k)):
-            sd[k] = 1 + 0.1 * torch.randn(shape, generator=g)
-        else:
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            sd[k] = torch.randn(shape, generator=g) / fan_in**0.5 * (0.2 if "c_bn" in k else 1)
-    return sd
-
-
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("cvnet") / "CVPR2022_CVNet_R50.pyth"
-    torch.save({"model_state": official_state_dict(), "epoch": 1}, path)
+    torch.save({"model_state": cvnet_state_dict(), "epoch": 1}, path)
     return path
 
 
@@ -129,7 +73,7 @@ def test_official_layout_loads_strictly(ckpt, tmp_path):
 def test_bad_checkpoint_lists_keys(tmp_path):
     from vgrerank.local.extractors.cvnet import load_cvnet
 
-    sd = official_state_dict()
+    sd = cvnet_state_dict()
     del sd["cv_learner.mlp.2.bias"]
     sd["encoder_k.stem.conv.weight"] = torch.zeros(64, 3, 7, 7)
     sd["conv2ds.1.weight"] = torch.zeros(256, 2048, 3, 3)
@@ -142,7 +86,7 @@ def test_bad_checkpoint_lists_keys(tmp_path):
     assert "1 unexpected key(s): encoder_k.stem.conv.weight" in msg
     assert "conv2ds.1.weight (256, 2048, 3, 3) (expected (256, 1024, 3, 3))" in msg
     good = tmp_path / "r50.pyth"
-    torch.save({"model_state": official_state_dict()}, good)
+    torch.save({"model_state": cvnet_state_dict()}, good)
     with pytest.raises(DataError, match="missing key.*encoder_q.s3.b7"):  # R50 file, R101 model
         load_cvnet(101, str(good))
 
@@ -304,7 +248,7 @@ def test_score_combination_and_cache_precision(ckpt, feats, tmp_path):
     assert db == da == 50
     # features record the depth: an R101 scorer refuses R50 features
     path = ckpt.parent / "CVPR2022_CVNet_R101.pyth"
-    torch.save({"model_state": official_state_dict(101)}, path)
+    torch.save({"model_state": cvnet_state_dict(101)}, path)
     with pytest.raises(DataError, match="depth 101.*CVNet-R50"):
         make_scorer(_conf("scorer", path, depth=101)).score(k0, k1, f0, f1, pairs)
 

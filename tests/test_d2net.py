@@ -2,40 +2,25 @@
 loading errors, the detection / localisation / interpolation steps on constructed feature maps,
 and forward passes with random weights (the official weights are not available offline).
 
-The expected key layout is written out from the official ``DenseFeatureExtractionModule``
-(mihaidusmanu/d2-net, ``lib/model_test.py``): VGG16 convs at Sequential indices 0 ... 21."""
+The expected key layout (``official_layouts.py``) is written out from the official
+``DenseFeatureExtractionModule`` (mihaidusmanu/d2-net, ``lib/model_test.py``): VGG16 convs at
+Sequential indices 0 ... 21."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from official_layouts import D2NET_KEYS, d2net_state_dict
 
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.local.registry import make_extractor, make_matcher, make_scorer, parse_method
-
-# Sequential index -> (out, in) of each 3x3 conv of VGG16 up to conv4_3
-CONVS = {0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128), 10: (256, 128), 12: (256, 256)}
-CONVS.update({14: (256, 256), 17: (512, 256), 19: (512, 512), 21: (512, 512)})
-KEYS = {
-    f"dense_feature_extraction.model.{i}.{p}": ((o, c, 3, 3) if p == "weight" else (o,))
-    for i, (o, c) in CONVS.items()
-    for p in ("weight", "bias")
-}
-
-
-def official(seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    return {
-        k: torch.randn(s, generator=g) * ((2 / np.prod(s[1:])) ** 0.5 if len(s) > 1 else 0.01)
-        for k, s in KEYS.items()
-    }
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("d2") / "d2_tf.pth"
-    torch.save({"model": official()}, path)
+    torch.save({"model": d2net_state_dict()}, path)
     return path
 
 
@@ -55,11 +40,11 @@ def test_layout_and_strict_loading(ckpt, tmp_path):
     from vgrerank.local.extractors.d2net import D2NetModel
 
     own = {k: tuple(v.shape) for k, v in D2NetModel().state_dict().items()}
-    assert own == KEYS and len(KEYS) == 20
+    assert own == D2NET_KEYS and len(D2NET_KEYS) == 20
     ext = make_extractor({"type": "d2net", "weights": str(ckpt), "device": "cpu"})
     ref = torch.load(ckpt)["model"]
     assert all(torch.equal(v, ref[k]) for k, v in ext.net.state_dict().items())
-    sd = official()
+    sd = d2net_state_dict()
     del sd["dense_feature_extraction.model.21.bias"]
     sd["dense_feature_extraction.model.23.weight"] = torch.zeros(3)
     sd["dense_feature_extraction.model.17.weight"] = torch.zeros(512, 256, 1, 1)

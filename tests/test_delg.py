@@ -2,11 +2,11 @@
 with clear errors, the TF-variable converter, forward passes on a real image with random
 weights, and the methods by name.
 
-Neither the official DELG SavedModels nor the RRT checkpoints are available offline: every
-check runs on random tensors saved in the expected layouts. Those layouts are written out below
-as the independent reference: DELG from the Keras attribute names of tensorflow/models
-``research/delf/delf/python/training/model/{resnet50,delf_model}.py``; RRT from
-uvavision/RerankingTransformer ``RRT_GLD/models/{matcher,transformer,ingredient}.py``
+Neither the official DELG SavedModels nor the RRT checkpoints are available offline: every check
+runs on random tensors saved in the expected layouts. Those layouts are written out in
+``official_layouts.py`` as the independent reference: DELG from the Keras attribute names of
+tensorflow/models ``research/delf/delf/python/training/model/{resnet50,delf_model}.py``; RRT
+from uvavision/RerankingTransformer ``RRT_GLD/models/{matcher,transformer,ingredient}.py``
 (``MatchERT``, config ``RRT``: d_model 128, 4 heads, 6 layers, feed-forward 1024).
 """
 
@@ -18,100 +18,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from official_layouts import RRT_KEYS, delg_keys, delg_state_dict, random_state_dict
 
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.local.base import Features
 from vgrerank.local.registry import make_extractor, make_matcher, make_scorer, parse_method
-
-
-# ---------------------------------------------------------------- the expected layouts
-def _conv(p, o, i, k):
-    return {f"{p}.weight": (o, i, k, k), f"{p}.bias": (o,)}
-
-
-def _bn(p, c):
-    keys = {f"{p}.{n}": (c,) for n in ("weight", "bias", "running_mean", "running_var")}
-    return {**keys, f"{p}.num_batches_tracked": ()}
-
-
-def delg_keys() -> dict:
-    keys = {**_conv("backbone.conv1", 64, 3, 7), **_bn("backbone.bn_conv1", 64)}
-    cin = 64
-    for stage, blocks, mid in (("2", "abc", 64), ("3", "abcd", 128), ("4", "abcdef", 256),
-                               ("5", "abc", 512)):  # fmt: skip
-        for b in blocks:
-            p = f"backbone.l{stage}{b}"
-            keys.update({**_conv(f"{p}.conv2a", mid, cin, 1), **_bn(f"{p}.bn2a", mid)})
-            keys.update({**_conv(f"{p}.conv2b", mid, mid, 3), **_bn(f"{p}.bn2b", mid)})
-            keys.update({**_conv(f"{p}.conv2c", 4 * mid, mid, 1), **_bn(f"{p}.bn2c", 4 * mid)})
-            if b == "a":
-                keys.update(_conv(f"{p}.conv_shortcut", 4 * mid, cin, 1))
-                keys.update(_bn(f"{p}.bn_shortcut", 4 * mid))
-            cin = 4 * mid
-    keys.update({"backbone.embedding_layer.weight": (2048, 2048)})
-    keys.update({"backbone.embedding_layer.bias": (2048,)})
-    keys.update({**_conv("attention.conv1", 512, 1024, 1), **_bn("attention.bn_conv1", 512)})
-    keys.update(_conv("attention.conv2", 1, 512, 1))
-    keys.update({**_conv("autoencoder.conv1", 128, 1024, 1)})
-    keys.update({**_conv("autoencoder.conv2", 1024, 128, 1)})
-    return keys
-
-
-RRT_KEYS = {
-    **{
-        f"encoder.layers.{i}.{k}": s
-        for i in range(6)
-        for k, s in {
-            "self_attn.in_proj_weight": (384, 128),
-            "self_attn.in_proj_bias": (384,),
-            "self_attn.out_proj.weight": (128, 128),
-            "self_attn.out_proj.bias": (128,),
-            "linear1.weight": (1024, 128),
-            "linear1.bias": (1024,),
-            "linear2.weight": (128, 1024),
-            "linear2.bias": (128,),
-            "norm1.weight": (128,),
-            "norm1.bias": (128,),
-            "norm2.weight": (128,),
-            "norm2.bias": (128,),
-        }.items()
-    },
-    "remap.weight": (128, 2048),
-    "remap.bias": (128,),
-    "scale_encoder.weight": (7, 128),
-    "seg_encoder.weight": (6, 128),
-    "classifier.weight": (1, 128),
-    "classifier.bias": (1,),
-}
-
-
-def random_state_dict(keys: dict, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for k, shape in keys.items():
-        if k.endswith("num_batches_tracked"):
-            sd[k] = torch.tensor(0)
-        elif k.endswith("running_var"):
-            sd[k] = 0.5 + torch.rand(shape, generator=g)
-        elif k.endswith("running_mean") or (k.endswith(".bias") and "norm" not in k):
-            sd[k] = 0.05 * torch.randn(shape, generator=g)
-        elif len(shape) == 1:  # BatchNorm / LayerNorm scales
-            sd[k] = 1 + 0.1 * torch.randn(shape, generator=g)
-        else:
-            fan_in = int(np.prod(shape[1:]))
-            sd[k] = torch.randn(shape, generator=g) * (2.0 / fan_in) ** 0.5
-    return sd
-
-
-def delg_state_dict(seed: int = 0) -> dict:
-    """Random DELG weights with activations of order 1 (residual branches damped, attention
-    logits centred near 0) so that the attention scores spread."""
-    sd = random_state_dict(delg_keys(), seed)
-    for k in sd:
-        if k.endswith(".bn2c.weight"):
-            sd[k] = 0.2 * sd[k]
-    sd["attention.conv2.bias"] = torch.tensor([12.0])
-    return sd
 
 
 @pytest.fixture(scope="module")

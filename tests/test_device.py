@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_local_learned import _synthetic
+from realdata import REAL, need_weights
+from scenes import synthetic_pair
 
 from vgrerank.device import resolve_device
 from vgrerank.errors import ConfigError
@@ -39,30 +40,12 @@ from vgrerank.local.base import Features
 pytest.importorskip("kornia")
 
 CUDA = torch.cuda.is_available()
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TRIPLETS = SHARED / "data" / "real" / "place_triplets"
+TRIPLETS = REAL / "place_triplets"
 TIMING = ["t_extract", "t_match", "t_score"]
 
 
 def _no_cuda(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-
-
-def _need_weights(*names: str) -> None:
-    from vgrerank.errors import DataError
-    from vgrerank.weights import resolve_weights
-
-    for name in names:
-        try:
-            resolve_weights(name)
-        except (ConfigError, DataError) as exc:
-            pytest.skip(f"weights {name!r} not installed: {exc}")
-
-
-def _pair() -> tuple[np.ndarray, np.ndarray]:
-    img = _synthetic()
-    H = np.array([[0.95, 0.08, 10.0], [-0.06, 0.97, 6.0], [1e-4, -5e-5, 1.0]])
-    return img, cv2.warpPerspective(img, H, (img.shape[1], img.shape[0]), borderValue=(127,) * 3)
 
 
 # ------------------------------------------------------------------ resolve_device
@@ -95,7 +78,7 @@ def test_resolve_device_with_cuda(monkeypatch):
 def _stage_extractor(kind: str):
     from vgrerank.local.registry import make_extractor
 
-    _need_weights({"aliked": "aliked-n16", "disk": "disk-depth", "xfeat": "xfeat"}[kind])
+    need_weights({"aliked": "aliked-n16", "disk": "disk-depth", "xfeat": "xfeat"}[kind])
     return lambda dev: make_extractor({"type": kind, "max_keypoints": 64, "device": dev}).device
 
 
@@ -111,17 +94,17 @@ def _stage(name: str, tmp_path: Path):
     if name in ("aliked", "disk", "xfeat"):
         return _stage_extractor(name)
     if name == "lightglue":
-        _need_weights("aliked-n16", "lightglue-aliked")
+        need_weights("aliked-n16", "lightglue-aliked")
         return _stage_lightglue("aliked")
     if name == "lighterglue":
-        _need_weights("xfeat", "lighterglue-xfeat")
+        need_weights("xfeat", "lighterglue-xfeat")
         return _stage_lightglue("xfeat")
     if name == "mnn":
         return lambda dev: make_matcher({"type": "mnn", "device": dev}).device
     if name == "local_extract":
         from vgrerank.local.extract import build_extractor
 
-        _need_weights("xfeat")
+        need_weights("xfeat")
         return lambda dev: build_extractor({"type": "xfeat", "max_keypoints": 64}, dev).device
     if name == "cosplace":
         from vgrerank.globaldesc.registry import make_global
@@ -137,7 +120,7 @@ def _stage(name: str, tmp_path: Path):
     if name == "vlad_aliked":
         from vgrerank.globaldesc.vlad import VLAD
 
-        _need_weights("aliked-n16")
+        need_weights("aliked-n16")
         return lambda dev: VLAD({"local": "aliked-k512", "device": dev})._local_extractor().device
     if name == "classifier":
         from vgrerank.builder.classify import load_classifier
@@ -307,8 +290,8 @@ def test_auto_is_byte_identical_to_cpu_without_cuda(tmp_path):
     from vgrerank.globaldesc.registry import make_global
     from vgrerank.local.registry import make_extractor, make_matcher
 
-    _need_weights("aliked-n16", "lightglue-aliked", "xfeat")
-    im0, im1 = _pair()
+    need_weights("aliked-n16", "lightglue-aliked", "xfeat")
+    im0, im1 = synthetic_pair()
     for conf in ({"type": "aliked", "max_keypoints": 256}, {"type": "xfeat", "max_keypoints": 256}):
         ea, ec = (
             make_extractor({**conf, "device": "auto"}),
@@ -404,7 +387,7 @@ def test_cuda_cpu_parity_local(name):
     from vgrerank.local.registry import make_extractor, make_matcher
 
     conf, weights = EXTRACTORS[name]
-    _need_weights(weights)
+    need_weights(weights)
     images = _parity_images()
     cpu, gpu = make_extractor({**conf, "device": "cpu"}), make_extractor({**conf, "device": "cuda"})
     assert gpu.device.type == "cuda"
@@ -421,7 +404,7 @@ def test_cuda_cpu_parity_local(name):
     # matchers on the same CPU features: query = first image, candidates = the others
     matchers = [({"type": "mnn"}, 0.99)]
     if name in ("aliked", "disk", "xfeat"):
-        _need_weights(
+        need_weights(
             {"aliked": "lightglue-aliked", "disk": "lightglue-disk", "xfeat": "lighterglue-xfeat"}[
                 name
             ]

@@ -14,14 +14,13 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_run import REPO, SNAKEFILE
 
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.io.local_h5 import write_features
 from vgrerank.local.base import Features
 from vgrerank.local.registry import parse_method
 from vgrerank.local.scorers.geometric import AffineScorer, HomographyScorer
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------ helpers
@@ -385,7 +384,7 @@ def test_snakemake_dag_build_fails_on_an_empty_manifest_split(tmp_path):
             }
         )
     )
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-n"]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-n"]
     cmd += ["--directory", str(tmp_path / "work"), "--cores", "1", "--configfile", str(cfg)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr

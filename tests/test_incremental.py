@@ -2,7 +2,6 @@
 query splits render independently of its database: adding a split or a candidate extracts and
 renders only what is new."""
 
-import copy
 import json
 import os
 
@@ -11,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from test_workflow import TINY, job_counts, run
+from workflow_run import job_counts, run, tiny
 
 from vgrerank.datasets import load_dataset
 from vgrerank.errors import ConfigError, DataError
@@ -278,7 +277,7 @@ def test_plan_and_shard_errors_name_the_file(images, tmp_path):
 
 def _one_split() -> dict:
     """The workflow tests' TINY city cut to the day split (3 queries), one method, no figures."""
-    conf = copy.deepcopy(TINY)
+    conf = tiny()
     ds = conf["datasets"]["tinycity"]
     ds["splits"] = ["day"]
     ds["synth"]["queries"] = {"day": {"condition": "day", "n": 3}}

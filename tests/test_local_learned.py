@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from scenes import H_TRUE, synthetic, synthetic_pair
 
 from vgrerank import weights as W
 from vgrerank.errors import ConfigError, DataError
@@ -21,31 +22,9 @@ from vgrerank.local.registry import make_extractor, make_matcher, parse_method
 pytest.importorskip("kornia")
 
 
-def _synthetic(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 127, np.uint8)
-    for _ in range(60):
-        c = tuple(int(v) for v in rng.integers(0, 256, 3))
-        x, y = (int(v) for v in rng.integers(0, [w, h]))
-        if rng.random() < 0.5:
-            cv2.circle(img, (x, y), int(rng.integers(4, 25)), c, -1)
-        else:
-            x2, y2 = x + int(rng.integers(8, 50)), y + int(rng.integers(8, 50))
-            cv2.rectangle(img, (x, y), (x2, y2), c, -1)
-    noise = rng.normal(0, 6, img.shape)
-    return np.clip(img + noise, 0, 255).astype(np.uint8)
-
-
-H_TRUE = np.array([[0.95, 0.08, 10.0], [-0.06, 0.97, 6.0], [1e-4, -5e-5, 1.0]])
-
-
 @pytest.fixture(scope="module")
 def pair():
-    img = _synthetic()
-    warped = cv2.warpPerspective(
-        img, H_TRUE, (img.shape[1], img.shape[0]), borderValue=(127, 127, 127)
-    )
-    return img, warped
+    return synthetic_pair()
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +202,7 @@ def test_aliked_lightglue_matches_follow_warp(pair, aliked):
     assert len(m) >= 80
     assert _inlier_ratio(f0, f1, m, H_TRUE) > 0.9
     # a different image gives far fewer matches
-    other = aliked(_synthetic(seed=5))
+    other = aliked(synthetic(seed=5))
     assert len(lg.match(f0, other)) < len(m) / 3
 
 
@@ -245,7 +224,7 @@ def test_descriptor_dimension_mismatch_is_clear(aliked, pair):
 def test_batched_equals_one_by_one(pair, feat):
     ex = make_extractor({"type": feat, "max_keypoints": 200, "device": "cpu"})
     q = ex(pair[0])
-    cands = [ex(pair[1]), ex(_synthetic(seed=3)), ex(pair[1][20:, 30:])]
+    cands = [ex(pair[1]), ex(synthetic(seed=3)), ex(pair[1][20:, 30:])]
     cands.append(
         Features(np.zeros((0, 2)), np.zeros((0, q.descriptors.shape[1])), np.zeros(0), (10, 10))
     )

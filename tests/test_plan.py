@@ -2,18 +2,15 @@
 
 import copy
 import re
-from pathlib import Path
 
 import pytest
 import yaml
+from workflow_run import REPO, RULES, TEST_CONFIG
 
 from vgrerank.config import validate_config
 from vgrerank.errors import ConfigError
 from vgrerank.local.registry import get_preset
 from vgrerank.plan import PATHS, Plan, fill, learned, path
-
-REPO = Path(__file__).resolve().parents[1]
-TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
 
 
 def plan_of(config: dict) -> Plan:
@@ -48,7 +45,7 @@ def test_fill_keeps_unfilled_fields_as_wildcards():
 
 
 def test_every_template_uses_the_workflows_wildcards_only():
-    smk = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    smk = (RULES / "common.smk").read_text()
     constrained = set(re.findall(r"^    (\w+)=r\"", smk, flags=re.M))
     # rule-local wildcards (constrained in their rules)
     local = {"digest", "task", "key", "name"}
@@ -60,7 +57,7 @@ def test_every_template_uses_the_workflows_wildcards_only():
 def test_rules_name_no_result_path_of_their_own():
     """Artifact paths come from vgrerank.plan.PATHS: a rule file that spells one out would
     drift from the targets the plan lists (logs and benchmarks are per rule, not artifacts)."""
-    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+    for smk in sorted(RULES.glob("*.smk")):
         for i, line in enumerate(smk.read_text().splitlines(), 1):
             assert not re.search(r"[\"'](results|resources)/", line), f"{smk.name}:{i}: {line}"
 

@@ -16,18 +16,16 @@ helps at night fails, and so does a retrieval or a reader that breaks (R@1 near 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import yaml
 from realdata import REAL, need, need_weights, retrieve_split
+from workflow_run import REPO
 
 from vgrerank.config import validate_config
 from vgrerank.datasets import Dataset, ImageSet, check_dataset, load_dataset
 from vgrerank.errors import DataError
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "gardens_point.yaml"
 GP = REAL / "gardens_point_walking"
 PAIRS = {  # dataset -> (database, queries, split)

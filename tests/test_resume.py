@@ -4,7 +4,6 @@ it with a recall table identical, byte for byte, to that of an uninterrupted run
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ from pathlib import Path
 import h5py
 import pytest
 import yaml
-from test_workflow import REPO, SNAKEMAKE, TINY, run
+from workflow_run import REPO, SNAKEFILE, SNAKEMAKE, run, tiny
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +25,14 @@ KILL_LOGS = ("logs/local/*/*/db/*.log", "logs/rerank/**/*.log")
 
 def small_config() -> dict:
     """TINY cut to one split, one method and the recall table (about 30 s per run)."""
-    conf = copy.deepcopy(TINY)
+    conf = tiny()
     city = conf["datasets"]["tinycity"]
     city["splits"] = ["night"]
     city["synth"]["queries"] = {"night": {"condition": "night", "n": 4, "ambient": 0.05}}
     conf["methods"] = ["sift+mnn+magsac"]
     conf["retrieval"] = {"k": 6}
     conf["evaluation"] = {"k_sweep": [1, 6]}
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
     if "bootstrap" in schema["properties"]["evaluation"]["properties"]:
         conf["evaluation"]["bootstrap"] = 100  # the minimum: seconds, not minutes
     city["synth"]["db_headings"] = 1
@@ -66,15 +65,7 @@ def check_outputs_complete(work: Path) -> list[Path]:
 
 
 def start(work: Path, cfg: Path) -> subprocess.Popen:
-    cmd = [
-        *SNAKEMAKE,
-        "-s",
-        str(REPO / "workflow" / "Snakefile"),
-        "--directory",
-        str(work),
-        "--cores",
-        "2",
-    ]
+    cmd = [*SNAKEMAKE, "-s", str(SNAKEFILE), "--directory", str(work), "--cores", "2"]
     cmd += ["--configfile", str(cfg), "--", TARGET]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import REPO, SNAKEMAKE, TINY, job_counts, run
+from workflow_run import REPO, SNAKEFILE, SNAKEMAKE, TINY, job_counts, run
 
 pytestmark = pytest.mark.slow
 
@@ -215,7 +215,7 @@ LEARNED = {
 def _dry_run_gpus(tmp_path, *extra) -> dict[tuple[str, str], int]:
     cfg = tmp_path / "learned.yaml"
     cfg.write_text(yaml.safe_dump(LEARNED))
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path)]
+    cmd = [*SNAKEMAKE, "-s", str(SNAKEFILE), "--directory", str(tmp_path)]
     cmd += ["--configfile", str(cfg), "-n", "--cores", "2", "--forceall", *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -2,12 +2,13 @@
 
 The official weights of the study's methods (SuperPoint+SuperGlue, D2-Net, DELG, DELG+RRT,
 Patch-NetVLAD, TransVPR, LoFTR, CVNet) are user-supplied files that are not available offline.
-Random tensors in each official checkpoint layout (built with the unit tests' own helpers) are
-written into one folder passed to the workflow as ``$VGRERANK_WEIGHTS_DIR``, under the file names
-the methods look up there. The config's ``presets:`` section overrides the built-in presets of
-the same names only to make the networks cheaper (smaller inputs, fewer keypoints and scales,
-fewer Sinkhorn iterations, a 128-D Patch-NetVLAD PCA) and to let random weights match
-(``match_threshold`` 0); the types, and so the code paths, are the study's.
+Random tensors in each official checkpoint layout (built with the unit tests' helpers in
+``official_layouts.py``) are written into one folder passed to the workflow as
+``$VGRERANK_WEIGHTS_DIR``, under the file names the methods look up there. The config's
+``presets:`` section overrides the built-in presets of the same names only to make the networks
+cheaper (smaller inputs, fewer keypoints and scales, fewer Sinkhorn iterations, a 128-D
+Patch-NetVLAD PCA) and to let random weights match (``match_threshold`` 0); the types, and so
+the code paths, are the study's.
 
 Checked: every method has its rows in ``recall.csv`` (R@N and intervals), a re-ranked parquet of
 2 queries x 3 candidates, and its extractor's own cached query and database features; a second
@@ -24,7 +25,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from test_workflow import TINY, run
+from workflow_run import TINY, run
 
 from vgrerank.local.registry import parse_method
 
@@ -90,12 +91,17 @@ PRESETS = {
 
 def write_random_weights(root: Path) -> dict[str, Path]:
     """Random checkpoints in the official layouts at ``root/<sub>/<official file name>``."""
-    from test_cvnet import official_state_dict as cvnet_sd
-    from test_d2net import official as d2net_sd
-    from test_delg import RRT_KEYS, delg_state_dict, random_state_dict
-    from test_superpoint_superglue import SUPERGLUE_KEYS, SUPERPOINT_KEYS
-    from test_superpoint_superglue import official_state_dict as spsg_sd
-    from test_transvpr import official_state_dict as transvpr_sd
+    from official_layouts import (
+        RRT_KEYS,
+        SUPERGLUE_KEYS,
+        SUPERPOINT_KEYS,
+        cvnet_state_dict,
+        d2net_state_dict,
+        delg_state_dict,
+        random_state_dict,
+        spsg_state_dict,
+        transvpr_state_dict,
+    )
 
     from vgrerank.local.extractors.patchnetvlad import PatchNetVLADNet
 
@@ -112,15 +118,17 @@ def write_random_weights(root: Path) -> dict[str, Path]:
         return {"state_dict": {f"matcher.{k}": v for k, v in sd.items()}}
 
     files = {
-        "superglue/superpoint_v1.pth": lambda: spsg_sd(SUPERPOINT_KEYS),
-        "superglue/superglue_outdoor.pth": lambda: spsg_sd(SUPERGLUE_KEYS, 1, counters=False),
-        "d2net/d2_tf.pth": lambda: {"model": d2net_sd()},
+        "superglue/superpoint_v1.pth": lambda: spsg_state_dict(SUPERPOINT_KEYS),
+        "superglue/superglue_outdoor.pth": lambda: spsg_state_dict(
+            SUPERGLUE_KEYS, 1, counters=False
+        ),
+        "d2net/d2_tf.pth": lambda: {"model": d2net_state_dict()},
         "delg/r50delg_gld_20200814.pth": delg_state_dict,
         "rrt/r50_gldv1.pt": lambda: {"state": random_state_dict(RRT_KEYS, 1), "optim": {}},
         f"patchnetvlad/{PNV_MODEL}.pth.tar": pnv,
-        "transvpr/TransVPR_MSLS.pth": transvpr_sd,
+        "transvpr/TransVPR_MSLS.pth": transvpr_state_dict,
         "loftr/loftr_outdoor.ckpt": loftr,
-        "cvnet/CVPR2022_CVNet_R50.pyth": lambda: {"model_state": cvnet_sd(), "epoch": 1},
+        "cvnet/CVPR2022_CVNet_R50.pyth": lambda: {"model_state": cvnet_state_dict(), "epoch": 1},
     }
     out = {}
     for rel, make in files.items():
@@ -149,7 +157,7 @@ def tiny_config(methods: list[str], presets: dict | None) -> dict:
 
 
 def run_with_weights(workdir: Path, configfile: Path, weights: Path | None, *extra: str) -> str:
-    """test_workflow.run with ``$VGRERANK_WEIGHTS_DIR`` set to ``weights`` (unset: None)."""
+    """workflow_run.run with ``$VGRERANK_WEIGHTS_DIR`` set to ``weights`` (unset: None)."""
     with pytest.MonkeyPatch.context() as mp:
         if weights is None:
             mp.delenv("VGRERANK_WEIGHTS_DIR", raising=False)

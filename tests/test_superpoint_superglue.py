@@ -3,8 +3,9 @@ random weights, the methods by name and one small workflow run.
 
 The official weights (Magic Leap, non-commercial research use only) are not available offline:
 every check here runs on random tensors saved in the official key layout. The expected layout is
-written out below from the official model definitions (magicleap/SuperGluePretrainedNetwork,
-``models/superpoint.py`` and ``models/superglue.py``) as the independent reference.
+written out in ``official_layouts.py`` from the official model definitions
+(magicleap/SuperGluePretrainedNetwork, ``models/superpoint.py`` and ``models/superglue.py``) as
+the independent reference.
 """
 
 from __future__ import annotations
@@ -12,99 +13,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from official_layouts import SUPERGLUE_KEYS, SUPERPOINT_KEYS, spsg_state_dict
 
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.local.base import Features
 from vgrerank.local.registry import make_extractor, make_matcher, parse_method
-
-# ---------------------------------------------------------------- the official key layout
-# SuperPoint: name -> (out, in, kernel) of each Conv2d (weight [out, in, k, k], bias [out])
-SUPERPOINT_CONVS = {
-    "conv1a": (64, 1, 3),
-    "conv1b": (64, 64, 3),
-    "conv2a": (64, 64, 3),
-    "conv2b": (64, 64, 3),
-    "conv3a": (128, 64, 3),
-    "conv3b": (128, 128, 3),
-    "conv4a": (128, 128, 3),
-    "conv4b": (128, 128, 3),
-    "convPa": (256, 128, 3),
-    "convPb": (65, 256, 1),
-    "convDa": (256, 128, 3),
-    "convDb": (256, 256, 1),
-}
-SUPERPOINT_KEYS = {
-    f"{name}.{p}": ((o, i, k, k) if p == "weight" else (o,))
-    for name, (o, i, k) in SUPERPOINT_CONVS.items()
-    for p in ("weight", "bias")
-}
-
-
-def _conv1d(prefix: str, cout: int, cin: int) -> dict:
-    return {f"{prefix}.weight": (cout, cin, 1), f"{prefix}.bias": (cout,)}
-
-
-def _bn(prefix: str, c: int) -> dict:
-    keys = {f"{prefix}.{p}": (c,) for p in ("weight", "bias", "running_mean", "running_var")}
-    return {**keys, f"{prefix}.num_batches_tracked": ()}
-
-
-# SuperGlue (outdoor and indoor share it): keypoint MLP 3-32-64-128-256-256 (Sequential of
-# Conv1d, BatchNorm1d, ReLU: convs at 0, 3, 6, 9, 12, norms at 1, 4, 7, 10), 18 GNN layers
-# (attention merge + 3 projections 256x256, MLP 512-512-256: conv 0, norm 1, conv 3),
-# final_proj 256x256 and a scalar bin_score.
-SUPERGLUE_KEYS = {
-    **_conv1d("kenc.encoder.0", 32, 3),
-    **_bn("kenc.encoder.1", 32),
-    **_conv1d("kenc.encoder.3", 64, 32),
-    **_bn("kenc.encoder.4", 64),
-    **_conv1d("kenc.encoder.6", 128, 64),
-    **_bn("kenc.encoder.7", 128),
-    **_conv1d("kenc.encoder.9", 256, 128),
-    **_bn("kenc.encoder.10", 256),
-    **_conv1d("kenc.encoder.12", 256, 256),
-    **{
-        k: v
-        for n in range(18)
-        for k, v in {
-            **_conv1d(f"gnn.layers.{n}.attn.merge", 256, 256),
-            **_conv1d(f"gnn.layers.{n}.attn.proj.0", 256, 256),
-            **_conv1d(f"gnn.layers.{n}.attn.proj.1", 256, 256),
-            **_conv1d(f"gnn.layers.{n}.attn.proj.2", 256, 256),
-            **_conv1d(f"gnn.layers.{n}.mlp.0", 512, 512),
-            **_bn(f"gnn.layers.{n}.mlp.1", 512),
-            **_conv1d(f"gnn.layers.{n}.mlp.3", 256, 512),
-        }.items()
-    },
-    **_conv1d("final_proj", 256, 256),
-    "bin_score": (),
-}
-
-
-def official_state_dict(keys: dict, seed: int = 0, counters: bool = True) -> dict:
-    """Random tensors in the official layout (small weights, positive running variances)."""
-    g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for k, shape in keys.items():
-        if k.endswith("num_batches_tracked"):
-            if counters:
-                sd[k] = torch.tensor(0)
-        elif k.endswith("running_var"):
-            sd[k] = 1 + torch.rand(shape, generator=g)
-        elif k == "bin_score":
-            sd[k] = torch.tensor(1.0)
-        else:
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            sd[k] = torch.randn(shape, generator=g) / fan_in**0.5
-    return sd
 
 
 @pytest.fixture(scope="module")
 def ckpts(tmp_path_factory):
     d = tmp_path_factory.mktemp("spsg")
     sp, sg = d / "superpoint_v1.pth", d / "superglue_outdoor.pth"
-    torch.save(official_state_dict(SUPERPOINT_KEYS), sp)
-    torch.save(official_state_dict(SUPERGLUE_KEYS, 1, counters=False), sg)
+    torch.save(spsg_state_dict(SUPERPOINT_KEYS), sp)
+    torch.save(spsg_state_dict(SUPERGLUE_KEYS, 1, counters=False), sg)
     return sp, sg
 
 
@@ -147,7 +68,7 @@ def test_official_layout_loads_strictly(ckpts):
     ],
 )
 def test_superpoint_bad_checkpoint_lists_keys(tmp_path, change, words):
-    sd = official_state_dict(SUPERPOINT_KEYS)
+    sd = spsg_state_dict(SUPERPOINT_KEYS)
     if change == "missing":
         del sd["convPb.bias"]
     elif change == "unexpected":
@@ -162,7 +83,7 @@ def test_superpoint_bad_checkpoint_lists_keys(tmp_path, change, words):
 
 
 def test_superglue_bad_checkpoint_lists_keys(tmp_path):
-    sd = official_state_dict(SUPERGLUE_KEYS)
+    sd = spsg_state_dict(SUPERGLUE_KEYS)
     del sd["gnn.layers.17.attn.merge.bias"]
     sd["gnn.layers.18.attn.merge.bias"] = torch.zeros(256)
     sd["final_proj.weight"] = torch.zeros(256, 128, 1)
@@ -280,7 +201,7 @@ def _glueless(path) -> None:
     """SuperGlue weights that reduce it to Sinkhorn on descriptor similarity: no positional
     encoding (last keypoint-MLP conv zero), identity GNN layers (last MLP conv zero),
     final_proj = 10 * identity (similarity 100 cos / 16), dustbin score 3."""
-    sd = official_state_dict(SUPERGLUE_KEYS, 2)
+    sd = spsg_state_dict(SUPERGLUE_KEYS, 2)
     for k in sd:
         if k.startswith("kenc.encoder.12.") or (k.startswith("gnn.") and ".mlp.3." in k):
             sd[k] = torch.zeros_like(sd[k])

@@ -3,11 +3,11 @@ independent re-statement of the official computation, features of an image, and 
 name.
 
 The official weights (``TransVPR_MSLS.pth``, no licence stated) are not available offline: every
-check runs on random tensors saved in the official key layout, which is written out below from
-the official model code (RuotongWANG/TransVPR-model-implementation, ``feature_extractor.py``:
-``Extractor_base`` = ``Extractor(num_layers=6, num_heads=4, mlp_ratio=2, embedding_dim=256)``;
-``blocks.py``: ``Tokenizer``, ``TransformerEncoder``, ``POOL``; ``inference.py`` adds the pool as
-module ``pool``).
+check runs on random tensors saved in the official key layout, which is written out in
+``official_layouts.py`` from the official model code (RuotongWANG/TransVPR-model-implementation,
+``feature_extractor.py``: ``Extractor_base`` = ``Extractor(num_layers=6, num_heads=4,
+mlp_ratio=2, embedding_dim=256)``; ``blocks.py``: ``Tokenizer``, ``TransformerEncoder``,
+``POOL``; ``inference.py`` adds the pool as module ``pool``).
 """
 
 from __future__ import annotations
@@ -16,68 +16,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from official_layouts import TRANSVPR_KEYS, transvpr_state_dict
 
 from vgrerank.errors import ConfigError, DataError
 from vgrerank.local.registry import make_extractor, make_matcher, make_scorer, parse_method
 
 
-def _bn(p: str, c: int) -> dict:
-    return {
-        **{f"{p}.{k}": (c,) for k in ("weight", "bias", "running_mean", "running_var")},
-        f"{p}.num_batches_tracked": (),
-    }
-
-
-def _lin(p: str, o: int, i: int, bias: bool = True) -> dict:
-    return {f"{p}.weight": (o, i), **({f"{p}.bias": (o,)} if bias else {})}
-
-
-# conv<i>: Sequential(Conv2d 3x3 + bias, BatchNorm2d, ReLU, MaxPool); tokenizer<i>.conv_layer:
-# Conv2d(C_i, 64, kernel = stride = 8 / 4 / 2 / 1); transformer blocks: pre_norm, self_attn.qkv
-# (no bias), self_attn.proj, linear1 (256 -> 512), norm1, linear2; POOL: fc = Sequential(L2Norm,
-# Linear(768, 256), L2Norm), attention_pool Linear(768, 3)
-TRANSVPR_KEYS: dict = {}
-for _i, (_cin, _c, _k) in enumerate(((3, 64, 8), (64, 128, 4), (128, 256, 2), (256, 512, 1)), 1):
-    TRANSVPR_KEYS.update(
-        {f"conv{_i}.0.weight": (_c, _cin, 3, 3), f"conv{_i}.0.bias": (_c,)},
-        **_bn(f"conv{_i}.1", _c),
-        **{f"tokenizer{_i}.conv_layer.weight": (64, _c, _k, _k)},
-        **{f"tokenizer{_i}.conv_layer.bias": (64,)},
-    )
-TRANSVPR_KEYS["transformer.class_emb"] = (1, 1, 256)
-for _b in range(6):
-    _p = f"transformer.blocks.{_b}"
-    for _n in ("pre_norm", "norm1"):
-        TRANSVPR_KEYS.update({f"{_p}.{_n}.weight": (256,), f"{_p}.{_n}.bias": (256,)})
-    TRANSVPR_KEYS.update(_lin(f"{_p}.self_attn.qkv", 768, 256, bias=False))
-    TRANSVPR_KEYS.update(_lin(f"{_p}.self_attn.proj", 256, 256))
-    TRANSVPR_KEYS.update(_lin(f"{_p}.linear1", 512, 256))
-    TRANSVPR_KEYS.update(_lin(f"{_p}.linear2", 256, 512))
-TRANSVPR_KEYS.update({"transformer.norm.weight": (256,), "transformer.norm.bias": (256,)})
-TRANSVPR_KEYS.update(_lin("pool.fc.1", 256, 768))
-TRANSVPR_KEYS.update(_lin("pool.attention_pool", 3, 768))
-
-
-def official_state_dict(seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for k, shape in TRANSVPR_KEYS.items():
-        if k.endswith("num_batches_tracked"):
-            sd[k] = torch.tensor(0)
-        elif k.endswith("running_var"):
-            sd[k] = 0.5 + torch.rand(shape, generator=g)
-        elif k.endswith(("norm.weight", "norm1.weight", ".1.weight")) and len(shape) == 1:
-            sd[k] = 1 + 0.1 * torch.randn(shape, generator=g)
-        else:
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            sd[k] = torch.randn(shape, generator=g) / fan_in**0.5
-    return sd
-
-
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("transvpr") / "TransVPR_MSLS.pth"
-    torch.save(official_state_dict(), path)
+    torch.save(transvpr_state_dict(), path)
     return path
 
 
@@ -107,7 +55,7 @@ def test_official_layout_loads_strictly(ckpt):
 
 
 def test_bad_checkpoint_lists_keys(tmp_path):
-    sd = official_state_dict()
+    sd = transvpr_state_dict()
     del sd["pool.attention_pool.bias"]
     sd["transformer.positional_emb"] = torch.zeros(1, 10, 256)
     sd["tokenizer2.conv_layer.weight"] = torch.zeros(64, 128, 2, 2)

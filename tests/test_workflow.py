@@ -2,88 +2,14 @@
 user's own dataset given as a CSV manifest with one small extra config file."""
 
 import csv
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+from workflow_run import TINY, job_counts, run
 
 pytestmark = pytest.mark.slow
-
-TINY = {
-    "run_datasets": ["tinycity"],
-    "datasets": {
-        "tinycity": {
-            "format": "vg",
-            "splits": ["day", "night"],
-            "synth": {
-                "width": 320,
-                "height": 240,
-                "blocks_x": 1,
-                "blocks_y": 1,
-                "db_spacing_m": 10.0,
-                "db_headings": 2,
-                "queries": {
-                    "day": {"condition": "day", "n": 5},
-                    "night": {"condition": "night", "n": 5, "ambient": 0.05},
-                },
-            },
-        }
-    },
-    "global": ["vlad-rootsift-64"],
-    "retrieval": {"k": 8},
-    "rerank": {"k": 5},
-    "methods": ["sift+mnn+magsac", "orb+mnn+count"],
-    "evaluation": {"k_sweep": [1, 5, 8], "bootstrap": 1000},
-    "report": {"num_queries": 2},
-}
-
-
-def run(workdir: Path, configfile: Path, *extra: str) -> str:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        *SNAKEMAKE,
-        "-s",
-        str(REPO / "workflow" / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        "--configfile",
-        str(configfile),
-        *extra,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-    if proc.returncode != 0:
-        logs = (
-            "\n".join(p.read_text()[-3000:] for p in (workdir / "logs").rglob("*.log"))
-            if (workdir / "logs").exists()
-            else ""
-        )
-        raise AssertionError(f"snakemake failed:\n{proc.stderr[-6000:]}\n--- job logs ---\n{logs}")
-    return proc.stdout + proc.stderr
-
-
-def job_counts(output: str) -> dict[str, int]:
-    counts, on = {}, False
-    for line in output.splitlines():
-        if line.startswith("Job stats:"):
-            on = True
-            continue
-        if on:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                if parts[0] == "total":
-                    break
-                counts[parts[0]] = int(parts[1])
-    return counts
 
 
 def _reverse_keys(value):
