@@ -19,3 +19,11 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    """A fresh copy of the workflow's small test case (.test/config/config.yaml) to change."""
+    from workflow_run import tiny
+
+    return tiny()

@@ -5,7 +5,7 @@ import re
 
 import pytest
 import yaml
-from workflow_run import REPO, RULES, TEST_CONFIG
+from workflow_run import REPO, RULES
 
 from vgrerank.config import validate_config
 from vgrerank.errors import ConfigError
@@ -26,11 +26,6 @@ def merged(base: dict, over: dict) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-@pytest.fixture
-def tiny() -> dict:
-    return yaml.safe_load(TEST_CONFIG.read_text())
 
 
 def test_fill_keeps_unfilled_fields_as_wildcards():
@@ -62,8 +57,8 @@ def test_rules_name_no_result_path_of_their_own():
             assert not re.search(r"[\"'](results|resources)/", line), f"{smk.name}:{i}: {line}"
 
 
-def test_runs_and_targets_of_the_test_config(tiny):
-    plan = plan_of(tiny)
+def test_runs_and_targets_of_the_test_config(tiny_config):
+    plan = plan_of(tiny_config)
     assert (plan.k, plan.rk) == (8, 5)
     assert plan.splits("tinycity") == ["day", "night"]
     assert len(plan.runs) == 2 * 1 * 2  # splits x descriptors x methods
@@ -79,15 +74,15 @@ def test_runs_and_targets_of_the_test_config(tiny):
     assert len(plan.recall_files()) == len(plan.query_files()) == 2 + len(plan.runs)
     assert len(plan.sweep_files()) == len(plan.runs)
     assert plan.severity_levels() == [["tinycity", "night", 0.05]]
-    tiny["report"]["figures"] = False
-    assert plan_of(tiny).figures() == []
+    tiny_config["report"]["figures"] = False
+    assert plan_of(tiny_config).figures() == []
 
 
-def test_database_view_is_blind_to_splits_and_methods(tiny):
+def test_database_view_is_blind_to_splits_and_methods(tiny_config):
     """Adding a split or a method never changes the params of database-level jobs, and adding a
     split never changes another split's view."""
-    plan = plan_of(tiny)
-    more = copy.deepcopy(tiny)
+    plan = plan_of(tiny_config)
+    more = copy.deepcopy(tiny_config)
     ds = more["datasets"]["tinycity"]
     ds["splits"].append("dusk")
     ds["synth"]["queries"]["dusk"] = {"condition": "dusk", "n": 3}
@@ -109,9 +104,9 @@ def test_database_view_is_blind_to_splits_and_methods(tiny):
     ]
 
 
-def test_key_order_does_not_change_a_view(tiny):
-    plan = plan_of(tiny)
-    shuffled = copy.deepcopy(tiny)
+def test_key_order_does_not_change_a_view(tiny_config):
+    plan = plan_of(tiny_config)
+    shuffled = copy.deepcopy(tiny_config)
     synth = shuffled["datasets"]["tinycity"]["synth"]
     shuffled["datasets"]["tinycity"]["synth"] = dict(reversed(list(synth.items())))
     view = plan_of(shuffled).db_entry("tinycity")
@@ -119,13 +114,13 @@ def test_key_order_does_not_change_a_view(tiny):
     assert list(view["synth"]) == sorted(view["synth"])
 
 
-def test_run_datasets_selects_what_runs(tiny):
-    two = copy.deepcopy(tiny)
+def test_run_datasets_selects_what_runs(tiny_config):
+    two = copy.deepcopy(tiny_config)
     two["datasets"]["other"] = copy.deepcopy(two["datasets"]["tinycity"])
     assert set(plan_of(two).datasets) == {"tinycity"}
     two.pop("run_datasets")
     assert set(plan_of(two).datasets) == {"tinycity", "other"}
-    assert len(plan_of(two).runs) == 2 * len(plan_of(tiny).runs)
+    assert len(plan_of(two).runs) == 2 * len(plan_of(tiny_config).runs)
 
 
 def test_gpu_requests_follow_the_weights():
