@@ -94,6 +94,7 @@ def validate_config(config: dict, source: str = "config") -> dict:
 
 
 def _check_semantics(config: dict, source: str) -> None:
+    from .datasets.formats import formats_where, get_format
     from .globaldesc.registry import get_global_preset
     from .local.registry import parse_method
 
@@ -126,17 +127,16 @@ def _check_semantics(config: dict, source: str) -> None:
                 parse_method(m, presets)
             except ConfigError as exc:
                 raise ConfigError(f"{source}: datasets.{name}.methods[{i}]: {exc}") from None
-        if ds["format"] in ("vg", "frames") and "root" not in ds:
+        fmt = get_format(ds, name)
+        for key in fmt.required:
+            if key not in ds:
+                raise ConfigError(
+                    f"{source}: datasets.{name}.{key}: required for format {fmt.name!r}"
+                )
+        if "synth" in ds and not fmt.synth:
             raise ConfigError(
-                f"{source}: datasets.{name}.root: required for format {ds['format']!r}"
-            )
-        if ds["format"] == "manifest" and "manifest" not in ds:
-            raise ConfigError(f"{source}: datasets.{name}.manifest: required for format 'manifest'")
-        if ds["format"] == "vg" and "splits" not in ds:
-            raise ConfigError(f"{source}: datasets.{name}.splits: required for format 'vg'")
-        if "synth" in ds and ds["format"] != "vg":
-            raise ConfigError(
-                f"{source}: datasets.{name}.synth: generated datasets use format 'vg'"
+                f"{source}: datasets.{name}.synth: generated datasets use format "
+                f"{formats_where('synth')}"
             )
         if "synth" in ds:
             _check_synth_splits(name, ds, source)
@@ -147,11 +147,14 @@ def _check_semantics(config: dict, source: str) -> None:
 
 def _check_build(name: str, ds: dict, split: str, build: dict, source: str) -> None:
     """A built query split: a new name, a VG dataset, and a source that can be reached."""
+    from .datasets.formats import formats_where, get_format
     from .synth.config import DEFAULT_CONF
 
     key = f"{source}: datasets.{name}.build.{split}"
-    if ds["format"] != "vg":
-        raise ConfigError(f"{key}: the builder writes VG-layout splits (format 'vg' only)")
+    if not get_format(ds, name).buildable:
+        raise ConfigError(
+            f"{key}: the builder writes VG-layout splits (format {formats_where('buildable')} only)"
+        )
     taken = list(ds.get("splits") or [])
     if "synth" in ds:
         taken += list((ds["synth"] or {}).get("queries", DEFAULT_CONF["queries"]))

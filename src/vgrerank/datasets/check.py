@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DataError
-from .readers import list_images
-from .registry import load_dataset
+from .formats import get_format
 
 
 def configured_splits(conf: dict) -> list[str]:
@@ -32,45 +30,4 @@ def check_dataset(name: str, conf: dict, base_dir: str | Path = ".") -> dict[str
     if "synth" in conf:
         return None
     base_dir = Path(base_dir)
-
-    def rel(p: str | Path) -> Path:
-        p = Path(p)
-        return p if p.is_absolute() else base_dir / p
-
-    fmt = conf.get("format", "vg")
-    splits = configured_splits(conf)
-    counts: dict[str, int] = {}
-    if fmt == "vg":
-        if "root" not in conf or not rel(conf["root"]).is_dir():
-            return None
-        root = rel(conf["root"])
-        folders = conf.get("splits")
-        if not isinstance(folders, dict):
-            pattern = conf.get("query_folder", "images/test/queries_{split}")
-            folders = {s: pattern.format(split=s) for s in splits}
-        for split in splits:
-            try:
-                counts[split] = len(list_images(root / folders[split]))
-            except DataError as exc:
-                raise DataError(f"dataset {name!r}, query split {split!r}: {exc}") from None
-        return counts
-    source = rel(conf["manifest"]) if fmt == "manifest" else rel(conf.get("root", "."))
-    if fmt == "frames" and not source.is_dir():
-        # nothing in the workflow writes a frames dataset: its folder must be there already
-        raise DataError(
-            f"dataset {name!r} (format frames): root folder {source} not found "
-            f"(datasets.{name}.root)"
-        )
-    if not source.exists():
-        return None
-    ds = load_dataset(name, conf, base_dir)
-    for split in splits:
-        n = len(ds.queries[split]) if split in ds.queries else 0
-        if n == 0:
-            what = f"no rows with condition {split!r}" if fmt == "manifest" else "no images"
-            raise DataError(
-                f"{source}: dataset {name!r}, query split {split!r}: {what} "
-                f"(splits found: {', '.join(sorted(ds.queries)) or 'none'})"
-            )
-        counts[split] = n
-    return counts
+    return get_format(conf, name).query_counts(name, conf, base_dir, configured_splits(conf))

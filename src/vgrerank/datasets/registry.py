@@ -11,6 +11,9 @@ Config entry keys (validated by ``workflow/schemas/config.schema.yaml``)::
     heading_deg: null                 # optional heading-aware positives
     synth: {...}                      # only for generated datasets (SynthCity), see vgrerank.synth
 
+What each format requires, passes to its reader and allows (SynthCity, the query-set builder)
+is its row of the table in :mod:`vgrerank.datasets.formats`.
+
 ``PUBLIC`` documents the public VG test sets in the layout produced by the public VG dataset
 tools (gmberton/VPR-datasets-downloader): copy an entry into your config and set ``root`` to where
 you put the data. Nothing is downloaded by vg-rerank.
@@ -20,9 +23,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
 from .base import Dataset
-from .readers import read_frames_dataset, read_manifest, read_vg_dataset, read_vg_folder
+from .formats import get_format
 
 PUBLIC: dict[str, dict] = {
     "tokyo247": {
@@ -68,38 +70,8 @@ PUBLIC: dict[str, dict] = {
     },
 }
 
-_COMMON = ("threshold_m", "heading_deg")
-
 
 def load_dataset(name: str, conf: dict, base_dir: str | Path = ".") -> Dataset:
-    """Build the dataset ``name`` from its config entry (paths relative to ``base_dir``)."""
-    fmt = conf.get("format", "vg")
-    base_dir = Path(base_dir)
-    kw = {k: conf[k] for k in _COMMON if conf.get(k) is not None}
-
-    def rel(p: str | Path) -> Path:
-        p = Path(p)
-        return p if p.is_absolute() else base_dir / p
-
-    if fmt == "vg":
-        if "root" not in conf:
-            raise ConfigError(f"datasets.{name}.root: required for format 'vg'")
-        opts = {k: conf[k] for k in ("database", "query_folder") if k in conf}
-        splits = conf.get("splits")
-        if splits is not None and len(splits) == 0:
-            # ``splits: []``: the database-only view (workflow jobs that do not depend on the splits)
-            root = rel(conf["root"])
-            if not root.is_dir():
-                raise DataError(f"dataset {name!r}: root folder {root} not found")
-            db = read_vg_folder(root, root / opts.get("database", "images/test/database"))
-            return Dataset(name, root, db, {}, **kw)
-        return read_vg_dataset(name, rel(conf["root"]), splits, **opts, **kw)
-    if fmt == "manifest":
-        if "manifest" not in conf:
-            raise ConfigError(f"datasets.{name}.manifest: required for format 'manifest'")
-        root = rel(conf["root"]) if conf.get("root") else None
-        return read_manifest(name, rel(conf["manifest"]), root, **kw)
-    if fmt == "frames":
-        opts = {k: conf[k] for k in ("database", "queries", "ground_truth", "split") if k in conf}
-        return read_frames_dataset(name, rel(conf["root"]), **opts, **kw)
-    raise ConfigError(f"datasets.{name}.format: {fmt!r} is not one of vg, manifest, frames")
+    """Build the dataset ``name`` from its config entry (paths relative to ``base_dir``), with
+    the reader of its format (:mod:`vgrerank.datasets.formats`)."""
+    return get_format(conf, name).load(name, conf, Path(base_dir))
