@@ -32,7 +32,7 @@ def small_config() -> dict:
     conf["methods"] = ["sift+mnn+magsac"]
     conf["retrieval"] = {"k": 6}
     conf["evaluation"] = {"k_sweep": [1, 6]}
-    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     if "bootstrap" in schema["properties"]["evaluation"]["properties"]:
         conf["evaluation"]["bootstrap"] = 100  # the minimum: seconds, not minutes
     city["synth"]["db_headings"] = 1

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .builder.stages import RESULTS as BUILDER_RESULTS
 from .builder.stages import stage as builder_stage
+from .datasets.formats import database_view
 from .errors import ConfigError
 from .globaldesc.registry import PARAMS as GLOBAL_PARAMS
 from .globaldesc.registry import TRAINED_COSPLACE, TRAINED_EFFNET, get_global_preset
@@ -78,13 +79,6 @@ COSPLACE_TRAININGS = {TRAINED_COSPLACE: "cosplace_train", TRAINED_EFFNET: "cospl
 COSPLACE_NAMES = {Path(ckpt).stem: key for ckpt, key in COSPLACE_TRAININGS.items()}
 TRAINSET_KEYS = ("folder", "city", "city_seed", "headings", "conditions", "supersample")
 _FIELD = re.compile(r"\{(\w+)\}")
-
-
-def database_view(entry):  # TEMP until datasets.formats lands
-    entry = dict(entry)
-    if entry.get("format", "vg") == "vg":
-        entry["splits"] = []
-    return entry
 
 
 def fill(artifact: str, **values) -> str:
