@@ -160,6 +160,7 @@ def main() -> None:
     )
     ap.add_argument("--only", default="", help="fit only the variants whose name has this")
     ap.add_argument("--no-nested", action="store_true", help="skip the nested penalty choice")
+    ap.add_argument("--hard", action="store_true", help="list the photos every variant gets wrong")
     args = ap.parse_args()
     if not (args.data / "day").is_dir() or not (args.data / "night").is_dir():
         print(f"skipped: {args.data}/day and night/ not available (../shared is absent)")
@@ -202,6 +203,8 @@ def main() -> None:
     print(f"colour model alone: mean {np.mean(acc_col):.4f} (folds {acc_col})")
 
     best = ("", 0.0)
+    # per variant, the out-of-fold mistakes at its best penalty (for the photos all get wrong)
+    wrong: dict[str, tuple[float, np.ndarray]] = {"colour": (0.0, p_col.argmax(1) != y)}
     for name, x in variants.items():
         if args.only not in name:
             continue
@@ -216,6 +219,8 @@ def main() -> None:
                 print(f"{tag:34s} l2 {l2:<5g} mean {np.mean(acc):.4f} (folds {folds})")
                 if np.mean(acc) > best[1]:
                     best = (f"{tag} l2 {l2:g}", float(np.mean(acc)))
+                if np.mean(acc) > wrong.get(tag, (-1.0,))[0]:
+                    wrong[tag] = (float(np.mean(acc)), q.argmax(1) != y)
         if not args.no_nested and "no-flip" not in name:
             p = np.zeros((len(y), 2))
             chosen = []
@@ -227,6 +232,17 @@ def main() -> None:
             acc = [float((p[fold == k].argmax(1) == y[fold == k]).mean()) for k in range(5)]
             folds = " ".join(f"{a:.3f}" for a in acc)
             print(f"{name + ' nested':34s} l2 {chosen} mean {np.mean(acc):.4f} (folds {folds})")
+    every = np.all([w for _, w in wrong.values()], axis=0)
+    per = ", ".join(
+        f"{lab} {int((every & (y == i)).sum())}" for i, lab in enumerate(("day", "night"))
+    )
+    print(
+        f"wrong for all {len(wrong)} variants: {int(every.sum())} of {len(y)} photos "
+        f"({every.mean():.1%}; labelled {per})"
+    )
+    if args.hard:
+        for i in np.nonzero(every)[0]:
+            print(f"  {paths[i]} (labelled {labels[i]})")
     print(f"best of the grid (optimistic): {best[0]}")
     print(f"daynight_dinov2_best: {best[1]:.4f}")
 
