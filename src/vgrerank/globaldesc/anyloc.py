@@ -21,9 +21,9 @@ Pipeline for one image:
 Image size: the timm module is built for 518 x 518 (a 37 x 37 grid) and refuses other sizes, so
 this module does not call its ``forward_features``: it runs the patch projection itself and adds
 the position embedding resampled to the image's grid bicubically (``align_corners=False``, no
-antialiasing, as DINOv2's own ``interpolate_pos_encoding``), then the module's own blocks. At
-518 x 518 this is exactly ``forward_features`` (``tests/test_anyloc.py`` checks it with random
-weights). The backbone's files are not touched: ``vgrerank.backbones`` is used as it is.
+antialiasing, as DINOv2's own ``interpolate_pos_encoding`` and
+:func:`vgrerank.backbones.resize_vit`), then the module's own blocks. At 518 x 518 this is exactly
+``forward_features`` (``tests/test_anyloc.py`` checks it with random weights).
 
 Differences from AnyLoc's reference setup: ViT-S/14 (384-d tokens) instead of ViT-G/14 (layer 31
 of 40, ``value``, 32 words, 1536-d), Euclidean k-means on the L2-normalised tokens (AnyLoc: cosine
@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .base import normalised_batches
 from .vlad import VLAD, _l2
 
 PATCH = 14
@@ -153,23 +154,15 @@ class AnyLoc(VLAD):
         return self._net
 
     def _pos_embed(self, gh: int, gw: int):
-        """Position embedding [1, 1 + gh*gw, D] for a gh x gw grid (bicubic from the trained
-        grid, no antialiasing; the class token's entry unchanged)."""
-        import torch
-        import torch.nn.functional as F
+        """Position embedding [1, 1 + gh*gw, D] for a gh x gw grid, resampled from the trained
+        grid as :func:`vgrerank.backbones.resize_vit` does (timm's ``resample_abs_pos_embed``:
+        bicubic, no antialiasing; the class token's entry unchanged)."""
+        from timm.layers import resample_abs_pos_embed
 
         if (gh, gw) not in self._pos:
-            pe = self.net.pos_embed
-            cls, patches = pe[:, :1], pe[:, 1:]
-            n = int(round(patches.shape[1] ** 0.5))
-            if (gh, gw) != (n, n):
-                d = patches.shape[-1]
-                grid = patches.reshape(1, n, n, d).permute(0, 3, 1, 2)
-                grid = F.interpolate(
-                    grid.float(), size=(gh, gw), mode="bicubic", align_corners=False
-                )
-                patches = grid.permute(0, 2, 3, 1).reshape(1, gh * gw, d).to(pe.dtype)
-            self._pos[(gh, gw)] = torch.cat([cls, patches], dim=1)
+            self._pos[(gh, gw)] = resample_abs_pos_embed(
+                self.net.pos_embed, [gh, gw], num_prefix_tokens=1, antialias=False
+            )
         return self._pos[(gh, gw)]
 
     def tokens(self, x):
@@ -223,27 +216,18 @@ class AnyLoc(VLAD):
         from ..backbones import normalisation
 
         _ = self.net  # builds the network, sets self._device
-        mean, std = normalisation(self.conf["backbone"])
-        mean = torch.tensor(mean, device=self._device).view(1, 3, 1, 1)
-        std = torch.tensor(std, device=self._device).view(1, 3, 1, 1)
         prepared = [prepare(im, self.conf["resize_max"]) for im in images]
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, im in enumerate(prepared):
-            groups.setdefault(im.shape[:2], []).append(i)
+        mean, std = normalisation(self.conf["backbone"])
         out: list = [None] * len(images)
-        bs = max(1, int(self.conf["batch_size"]))
+        batches = normalised_batches(prepared, mean, std, self.conf["batch_size"], self._device)
         with torch.no_grad():
-            for idx in groups.values():
-                for s in range(0, len(idx), bs):
-                    chunk = idx[s : s + bs]
-                    x = torch.from_numpy(np.stack([prepared[i] for i in chunk]))
-                    x = x.to(self._device).permute(0, 3, 1, 2).float().div_(255.0)
-                    feats = [
-                        torch.nn.functional.normalize(f.float(), p=2.0, dim=-1).cpu().numpy()
-                        for f in self.features((x - mean) / std, specs)
-                    ]
-                    for n, i in enumerate(chunk):
-                        out[i] = [np.ascontiguousarray(f[n], dtype=np.float32) for f in feats]
+            for chunk, x in batches:
+                feats = [
+                    torch.nn.functional.normalize(f.float(), p=2.0, dim=-1).cpu().numpy()
+                    for f in self.features(x, specs)
+                ]
+                for n, i in enumerate(chunk):
+                    out[i] = [np.ascontiguousarray(f[n], dtype=np.float32) for f in feats]
         return out
 
     def local_descriptors(self, image: np.ndarray) -> np.ndarray:

@@ -39,3 +39,30 @@ class GlobalDescriptor:
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`state` returned."""
+
+
+def normalised_batches(
+    prepared: Sequence[np.ndarray],
+    mean: Sequence[float],
+    std: Sequence[float],
+    batch_size: int,
+    device,
+):
+    """Batches of same-size images: yields ``(indices, x)``, ``x`` the images ``indices`` of
+    ``prepared`` (RGB uint8 [H, W, 3]) as a float tensor [B, 3, H, W] on ``device``, in [0, 1]
+    then normalised with ``mean``/``std``. Images of one size are batched in input order, at most
+    ``batch_size`` (>= 1) at a time; sizes in order of first appearance."""
+    import torch
+
+    mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, im in enumerate(prepared):
+        groups.setdefault(im.shape[:2], []).append(i)
+    bs = max(1, int(batch_size))
+    for idx in groups.values():
+        for s in range(0, len(idx), bs):
+            chunk = idx[s : s + bs]
+            x = torch.from_numpy(np.stack([prepared[i] for i in chunk]))
+            x = x.to(device).permute(0, 3, 1, 2).float().div_(255.0)
+            yield chunk, (x - mean_t) / std_t

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..imageio import resize_max
-from .base import GlobalDescriptor
+from .base import GlobalDescriptor, normalised_batches
 
 FEATURES_DIM = {
     "resnet18": 512,
@@ -288,24 +288,14 @@ class CosPlace(GlobalDescriptor):
 
         net = self.net
         out = np.zeros((len(images), self.dim), np.float32)
-        mean, std = normalisation(self.conf["backbone"])
-        mean = torch.tensor(mean, device=self._device).view(1, 3, 1, 1)
-        std = torch.tensor(std, device=self._device).view(1, 3, 1, 1)
         prepared = []
         for im in images:
             if im.ndim == 2:
                 im = np.repeat(im[:, :, None], 3, axis=2)
             prepared.append(resize_max(im, self.conf["resize_max"])[0])
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, im in enumerate(prepared):
-            groups.setdefault(im.shape[:2], []).append(i)
-        bs = max(1, int(self.conf["batch_size"]))
+        mean, std = normalisation(self.conf["backbone"])
+        batches = normalised_batches(prepared, mean, std, self.conf["batch_size"], self._device)
         with torch.no_grad():
-            for idx in groups.values():
-                for s in range(0, len(idx), bs):
-                    chunk = idx[s : s + bs]
-                    x = torch.from_numpy(np.stack([prepared[i] for i in chunk]))
-                    x = x.to(self._device).permute(0, 3, 1, 2).float().div_(255.0)
-                    y = net((x - mean) / std)
-                    out[chunk] = y.float().cpu().numpy()
+            for chunk, x in batches:
+                out[chunk] = net(x).float().cpu().numpy()
         return out
