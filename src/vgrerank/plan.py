@@ -121,42 +121,34 @@ class Run:
     extractor: str
     rk: int
 
-    @property
-    def parquet(self) -> str:
-        return path(
-            "rerank",
+    def _path(self, artifact: str) -> str:
+        """The path of ``artifact`` with the run's values for the fields its template has."""
+        values = dict(
             dataset=self.dataset,
             split=self.split,
             gtag=self.gdesc,
             k=self.rk,
             method=self.method,
+            etag=self.extractor,
         )
+        fields = set(_FIELD.findall(PATHS[artifact]))
+        return path(artifact, **{k: v for k, v in values.items() if k in fields})
+
+    @property
+    def parquet(self) -> str:
+        return self._path("rerank")
 
     @property
     def queries_features(self) -> str:
-        return path("local_queries", dataset=self.dataset, etag=self.extractor, split=self.split)
+        return self._path("local_queries")
 
     @property
     def db_features(self) -> str:
-        return path(
-            "local_database",
-            dataset=self.dataset,
-            etag=self.extractor,
-            split=self.split,
-            gtag=self.gdesc,
-            k=self.rk,
-        )
+        return self._path("local_database")
 
     @property
     def recall(self) -> str:
-        return path(
-            "recall_method",
-            dataset=self.dataset,
-            split=self.split,
-            gtag=self.gdesc,
-            k=self.rk,
-            method=self.method,
-        )
+        return self._path("recall_method")
 
     def as_dict(self) -> dict:
         """The form the tables and figures scripts read (``params.runs``)."""
@@ -205,14 +197,20 @@ class Plan:
         self.globals = {}
         self.methods = {}
         self.extractors = {}
+        # per dataset, the tags of its global descriptors and methods (presets resolved once)
+        self._gtags: dict[str, list[str]] = {}
+        self._mtags: dict[str, list[str]] = {}
         for ds in self.datasets:
+            self._gtags[ds], self._mtags[ds] = [], []
             for g in self.globals_of(ds):
                 conf = get_global_preset(g, self.presets.get("global"))
                 self.globals[conf["tag"]] = conf
+                self._gtags[ds].append(conf["tag"])
             for m in self.methods_of(ds):
                 parsed = parse_method(m, self.presets)
                 self.methods[parsed["tag"]] = parsed
                 self.extractors[parsed["extractor"]["tag"]] = parsed["extractor"]
+                self._mtags[ds].append(parsed["tag"])
         self.runs = [
             Run(ds, split, g, m, self.methods[m]["extractor"]["tag"], self.rk)
             for ds in self.datasets
@@ -244,17 +242,16 @@ class Plan:
         return self.datasets[ds].get("methods", self.config["methods"])
 
     def gtags(self, ds: str) -> list[str]:
-        return [
-            get_global_preset(g, self.presets.get("global"))["tag"] for g in self.globals_of(ds)
-        ]
+        return list(self._gtags[ds])
 
     def mtags(self, ds: str) -> list[str]:
-        return [parse_method(m, self.presets)["tag"] for m in self.methods_of(ds)]
+        return list(self._mtags[ds])
+
+    def _runs_of(self, ds: str, split: str, gdesc: str) -> list[Run]:
+        return [r for r in self.runs if (r.dataset, r.split, r.gdesc) == (ds, split, gdesc)]
 
     def runs_of(self, ds: str, split: str, gdesc: str) -> list[dict]:
-        return [
-            r.as_dict() for r in self.runs if (r.dataset, r.split, r.gdesc) == (ds, split, gdesc)
-        ]
+        return [r.as_dict() for r in self._runs_of(ds, split, gdesc)]
 
     # -- completion files
 
@@ -390,7 +387,7 @@ class Plan:
         }
 
     def figure_inputs(self, ds: str, split: str, gtag: str) -> dict:
-        runs = [r for r in self.runs if (r.dataset, r.split, r.gdesc) == (ds, split, gtag)]
+        runs = self._runs_of(ds, split, gtag)
         return {
             "retrieval": path("retrieval", dataset=ds, split=split, gtag=gtag, k=self.k),
             "rerank": [r.parquet for r in runs],
