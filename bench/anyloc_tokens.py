@@ -24,19 +24,12 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from vgrerank.config import validate_config
+from vgrerank.config import merge_config, validate_config
 from vgrerank.datasets import load_dataset
 from vgrerank.globaldesc import anyloc
 from vgrerank.globaldesc.extract import extract_database, extract_queries
 from vgrerank.imageio import load_image
 from vgrerank.plan import Plan
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _key(image: np.ndarray) -> str:
@@ -56,7 +49,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     config: dict = {}
     for f in args.configfile:
-        config = _merge(config, yaml.safe_load(f.read_text()) or {})
+        config = merge_config(config, yaml.safe_load(f.read_text()) or {})
     validate_config(config, source="config")
     plan = Plan(config)
     ds_name = args.dataset

@@ -2,7 +2,7 @@ import copy
 
 import pytest
 
-from vgrerank.config import load_config, validate_config
+from vgrerank.config import load_config, merge_config, validate_config
 from vgrerank.errors import ConfigError
 from vgrerank.local.registry import get_preset, parse_method
 
@@ -154,3 +154,12 @@ def test_preset_schemas_cover_every_class_parameter():
         klass = getattr(importlib.import_module(f"vgrerank.globaldesc.{module}"), cls)
         assert not set(klass.default_conf) - set(greg.PARAMS[typ]), typ
     assert set(lreg.GEOMETRIC_METHODS) == set(METHODS)
+
+
+def test_merge_config_merges_like_snakemake():
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 1}
+    over = {"a": {"y": [3], "z": {"q": 1}}, "c": 2}
+    merged = merge_config(base, over)
+    assert merged == {"a": {"x": 1, "y": [3], "z": {"q": 1}}, "b": 1, "c": 2}
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 1}  # inputs unchanged
+    assert merge_config({"a": {"x": 1}}, {"a": 5}) == {"a": 5}

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from workflow_run import REPO, RULES
 
-from vgrerank.config import validate_config
+from vgrerank.config import merge_config, validate_config
 from vgrerank.errors import ConfigError
 from vgrerank.local.registry import get_preset
 from vgrerank.plan import PATHS, Plan, fill, learned, path
@@ -15,17 +15,6 @@ from vgrerank.plan import PATHS, Plan, fill, learned, path
 
 def plan_of(config: dict) -> Plan:
     return Plan(validate_config(copy.deepcopy(config)))
-
-
-def merged(base: dict, over: dict) -> dict:
-    """``over`` merged into ``base`` key by key, as Snakemake merges --configfile files."""
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def test_fill_keeps_unfilled_fields_as_wildcards():
@@ -135,7 +124,7 @@ def test_gpu_requests_follow_the_weights():
 def test_builder_and_cosplace_answers():
     config = yaml.safe_load((REPO / "config" / "builder.yaml").read_text())
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    plan = plan_of(merged(base, config))
+    plan = plan_of(merge_config(base, config))
     ds = next(d for d in plan.datasets if plan.built_splits(d))
     split = plan.built_splits(ds)[0]
     assert split in plan.splits(ds)

@@ -22,7 +22,7 @@ import yaml
 from realdata import REAL, need, need_weights, retrieve_split
 from workflow_run import REPO
 
-from vgrerank.config import validate_config
+from vgrerank.config import merge_config, validate_config
 from vgrerank.datasets import Dataset, ImageSet, check_dataset, load_dataset
 from vgrerank.errors import DataError
 
@@ -42,17 +42,9 @@ MEASURED = {"retrieval": 12, METHOD: 18}
 SLACK = 2  # queries
 
 
-def _merge(base: dict, over: dict) -> dict:
-    """Snakemake's ``--configfile`` merge: nested dicts merged, anything else replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _config() -> dict:
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    conf = _merge(base, yaml.safe_load(CONFIG.read_text()))
+    conf = merge_config(base, yaml.safe_load(CONFIG.read_text()))
     validate_config(conf, source=str(CONFIG))
     return conf
 

@@ -213,6 +213,16 @@ def _check_synth_splits(name: str, ds: dict, source: str) -> None:
             raise ConfigError(f"{key}.n: a query split needs n >= 1 images, got {n!r}")
 
 
+def merge_config(base: dict, over: dict) -> dict:
+    """``over`` merged into ``base`` as Snakemake merges ``--configfile`` files: nested dicts
+    merged key by key, anything else replaced. Returns a new dict; neither input is changed."""
+    out = dict(base)
+    for k, v in over.items():
+        both = isinstance(v, dict) and isinstance(out.get(k), dict)
+        out[k] = merge_config(out[k], v) if both else v
+    return out
+
+
 def load_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():

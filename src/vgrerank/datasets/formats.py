@@ -5,7 +5,7 @@ Each :class:`DatasetFormat` says which config keys the format requires, which ke
 to its reader, whether SynthCity can generate it and the query-set builder can write splits into
 it, how to load it, its database-only view and how the DAG-time check counts its query images.
 :func:`get_format` looks an entry's format up (default ``vg``); nothing else compares format
-names (``tests/test_datasets.py`` checks that).
+names (``tests/test_dataset_formats.py`` checks that).
 """
 
 from __future__ import annotations
