@@ -29,7 +29,7 @@ import torch
 from vgrerank.backbones import get_backbone, load_backbone
 from vgrerank.builder.classify.colour import LogisticModel, colour_features
 from vgrerank.builder.classify.cv import stratified_folds
-from vgrerank.builder.classify.data import labelled_files, squash, thumbnail
+from vgrerank.builder.classify.data import labelled_files, squash, thumbnail, to_float
 from vgrerank.builder.classify.train import COLOUR_L2, encode_labels
 from vgrerank.imageio import load_image
 
@@ -60,11 +60,9 @@ def pooled(pixels: torch.Tensor, backbone: str, batch: int = 32) -> np.ndarray:
     MobileNetV2 + EfficientNet-Lite0 + colour statistics)."""
     b = get_backbone(backbone)
     model = load_backbone(backbone, num_classes=0)
-    mean = torch.tensor(b.mean).view(1, 3, 1, 1)
-    std = torch.tensor(b.std).view(1, 3, 1, 1)
     out = []
     for i in range(0, len(pixels), batch):
-        x = (pixels[i : i + batch].float() / 255.0 - mean) / std
+        x = to_float(pixels[i : i + batch], b.mean, b.std)
         out.append(torch.stack([model(x), model(x.flip(3))], 1))
     return torch.cat(out).numpy()
 
@@ -74,12 +72,10 @@ def tokens(pixels: torch.Tensor, size: int, batch: int = 16) -> dict[str, np.nda
     """CLS token and patch-token mean [N, 2 views, 384] of the frozen backbone."""
     b = get_backbone(BACKBONE)
     model = load_backbone(BACKBONE, num_classes=0, img_size=size)
-    mean = torch.tensor(b.mean).view(1, 3, 1, 1)
-    std = torch.tensor(b.std).view(1, 3, 1, 1)
     cls, avg = [], []
     t0 = time.perf_counter()
     for i in range(0, len(pixels), batch):
-        x = (pixels[i : i + batch].float() / 255.0 - mean) / std
+        x = to_float(pixels[i : i + batch], b.mean, b.std)
         c, a = [], []
         for xv in (x, x.flip(3)):
             t = model.forward_features(xv)
