@@ -146,10 +146,6 @@ class Run:
     def db_features(self) -> str:
         return self._path("local_database")
 
-    @property
-    def recall(self) -> str:
-        return self._path("recall_method")
-
     def as_dict(self) -> dict:
         """The form the tables and figures scripts read (``params.runs``)."""
         return dict(
@@ -321,17 +317,22 @@ class Plan:
                 for g in self.gtags(ds):
                     yield ds, split, g
 
-    def recall_files(self) -> list[str]:
+    def _evaluation_files(self, retrieval: str, method: str) -> list[str]:
+        """The files ``retrieval`` names for each split and descriptor, then those ``method``
+        names for each run (templates of :data:`PATHS`)."""
         return [
-            path("recall_retrieval", dataset=ds, split=split, gtag=g, k=self.rk)
+            path(retrieval, dataset=ds, split=split, gtag=g, k=self.rk)
             for ds, split, g in self._split_gtags()
-        ] + [r.recall for r in self.runs]
+        ] + [r._path(method) for r in self.runs]
+
+    def recall_files(self) -> list[str]:
+        return self._evaluation_files("recall_retrieval", "recall_method")
 
     def query_files(self) -> list[str]:
-        return [f[: -len(".csv")] + ".queries.csv" for f in self.recall_files()]
+        return self._evaluation_files("recall_retrieval_queries", "recall_method_queries")
 
     def sweep_files(self) -> list[str]:
-        return [r.recall[: -len(".csv")] + ".sweep.csv" for r in self.runs]
+        return [r._path("recall_method_sweep") for r in self.runs]
 
     def rerank_files(self) -> list[str]:
         return [r.parquet for r in self.runs]
